@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 if TYPE_CHECKING:
     from greensup._process import Pid
@@ -33,10 +33,10 @@ __all__ = [
 
 #: Why a process ended: an OTP atom as a lowercase string, a ``('shutdown',
 #: detail)`` pair, or the exception that crashed it.
-Reason = Union[str, tuple[str, Any], BaseException, Any]
+Reason = Any  # str | tuple[str, Any] | BaseException
 Strategy = Literal["one_for_one", "one_for_all", "rest_for_one"]
 RestartType = Literal["permanent", "transient", "temporary"]
-Shutdown = Union[float, Literal["brutal_kill", "infinity"]]
+Shutdown = float | Literal["brutal_kill", "infinity"]
 ChildType = Literal["worker", "supervisor"]
 
 STRATEGIES: tuple[str, ...] = ("one_for_one", "one_for_all", "rest_for_one")

@@ -1,0 +1,150 @@
+"""The mailbox of a process: an ordered queue of messages with selective receive.
+
+Messages are taken in arrival order; ``take`` with a ``match`` function skips the
+messages it rejects and leaves them queued in order, remembering how far it has
+looked so that every message is tested once per receive. A process blocked in
+``take`` is woken by a hub callback that only switches back to it; ``put`` never
+blocks and never runs user code, so it is safe from hub callbacks (timers, links).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from itertools import islice
+from typing import Any
+
+from gevent import get_hub
+from gevent.hub import Waiter
+
+__all__ = ["TIMED_OUT", "Mailbox", "wait_for_switch"]
+
+
+class _TimedOut:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "TIMED_OUT"
+
+
+#: What a wait returns when its timeout ran out.
+TIMED_OUT: Any = _TimedOut()
+
+
+def wait_for_switch(waiter: Waiter, timeout: float | None) -> Any:
+    """Block the calling greenlet until ``waiter`` is switched, or ``timeout`` passes.
+
+    Returns the value passed to ``waiter.switch`` or :data:`TIMED_OUT`.
+    """
+    if timeout is None:
+        return waiter.get()
+    timer = get_hub().loop.timer(timeout)
+    timer.start(waiter.switch, TIMED_OUT)
+    try:
+        return waiter.get()
+    finally:
+        timer.close()
+
+
+class Mailbox:
+    """The messages sent to one process and not yet received."""
+
+    __slots__ = ("_messages", "_waiter", "_closed")
+
+    def __init__(self) -> None:
+        # The deque is made on the first message: most idle processes never get one.
+        self._messages: deque[Any] | None = None
+        self._waiter: Waiter | None = None
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._messages) if self._messages else 0
+
+    def put(self, message: Any) -> None:
+        """Append ``message`` and wake the owner if it is waiting. Never blocks.
+
+        Runs in hub callbacks too, so it must not block, raise or log.
+        """
+        if self._closed:
+            return
+        messages = self._messages
+        if messages is None:
+            messages = self._messages = deque()
+        messages.append(message)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            get_hub().loop.run_callback(waiter.switch, None)
+
+    def take(
+        self, timeout: float | None, match: Callable[[Any], bool] | None = None
+    ) -> Any:
+        """Remove and return the oldest message that ``match`` accepts.
+
+        Blocks until such a message arrives or ``timeout`` passes; ``timeout=0``
+        only looks at what is queued. Returns :data:`TIMED_OUT` when nothing
+        matched in time. Must be called by the owner process only.
+        """
+        scanned = 0
+        deadline: _Deadline | None = None
+        if timeout is not None and timeout > 0:
+            deadline = _Deadline(self, timeout)
+        try:
+            while True:
+                messages = self._messages
+                if messages:
+                    if match is None:
+                        return messages.popleft()
+                    index = scanned
+                    for message in islice(messages, scanned, None):
+                        if match(message):
+                            del messages[index]
+                            return message
+                        index += 1
+                    scanned = index
+                if timeout is not None and (deadline is None or deadline.passed):
+                    return TIMED_OUT
+                waiter = self._waiter = Waiter()
+                waiter.get()
+        finally:
+            self._waiter = None
+            if deadline is not None:
+                deadline.cancel()
+
+    def remove(self, match: Callable[[Any], bool]) -> bool:
+        """Remove the oldest queued message that ``match`` accepts. Never blocks."""
+        messages = self._messages
+        if messages:
+            for index, message in enumerate(messages):
+                if match(message):
+                    del messages[index]
+                    return True
+        return False
+
+    def close(self) -> None:
+        """Drop every queued message and every later one. Never blocks."""
+        self._closed = True
+        self._messages = None
+
+
+class _Deadline:
+    """The timeout of one ``take``: wakes the owner once when it passes."""
+
+    __slots__ = ("_mailbox", "_timer", "passed")
+
+    def __init__(self, mailbox: Mailbox, timeout: float) -> None:
+        self._mailbox = mailbox
+        self.passed = False
+        self._timer = get_hub().loop.timer(timeout)
+        self._timer.start(self._expire)
+
+    def _expire(self) -> None:
+        # Hub callback: only flags and wakes the owner; must not block or raise.
+        self.passed = True
+        waiter = self._mailbox._waiter
+        if waiter is not None:
+            self._mailbox._waiter = None
+            waiter.switch(None)
+
+    def cancel(self) -> None:
+        self._timer.close()
