@@ -1,0 +1,299 @@
+"""The demo's Application: its supervision tree, controls, snapshots and summary.
+
+The root supervisor (one_for_one) starts, in order, the JobQueue, the
+WorkerSupervisor, the RetryManager, the DeadLetterStore and the
+StatsCollector, then a Producer when ``rate`` is above zero. A graceful stop
+first stops the producer and drains the queue (no new attempt starts, in-flight
+jobs get until the drain deadline), then takes the final counts: the tree stops
+only after that.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import greensup
+from demo.config import DemoConfig
+from demo.dead_letter import DeadLetterStore
+from demo.queue import Counts, JobQueue, QueueSnapshot
+from demo.retry import RetryManager, RetryTimer
+from demo.state import LocalState, QueueState
+from demo.stats import Activity, StatsCollector, StatsSnapshot
+from demo.worker_supervisor import worker_supervisor_spec
+from greensup import timer
+
+__all__ = [
+    "ChildView",
+    "DemoSnapshot",
+    "JobQueueApp",
+    "Producer",
+    "Summary",
+]
+
+_CALL_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The final counts of a run, as the summary JSON holds them.
+
+    The integer fields are those of :class:`~demo.queue.Counts`, plus
+    ``dead_letters_total`` (in the store at exit, earlier runs included);
+    ``throughput`` is completed jobs per second over the run and ``avg_ms`` the
+    mean run time of completed attempts.
+    """
+
+    submitted: int
+    rejected: int
+    completed: int
+    failed: int
+    crashed: int
+    retried: int
+    dead_lettered: int
+    pending: int
+    in_flight: int
+    retrying: int
+    resumed: int
+    dead_letters_total: int
+    throughput: float
+    avg_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ChildView:
+    """One child of the root supervisor.
+
+    Attributes:
+        id: the child id.
+        pid: its process, None while it is not running.
+        type: ``'worker'`` or ``'supervisor'``.
+        restarts: how many times it was restarted in this run.
+    """
+
+    id: str
+    pid: greensup.Pid | None
+    type: str
+    restarts: int
+
+
+@dataclass(frozen=True)
+class DemoSnapshot:
+    """Everything the dashboard shows, at one moment.
+
+    Attributes:
+        queue: the queue, workers, retries and drain state.
+        retry_timers: the RetryManager's countdowns.
+        stats: throughput, latency, errors and the recent activity.
+        dead_letters_total: dead letters in the store, earlier runs included.
+        tree: the root supervisor's children with their restart counts.
+    """
+
+    queue: QueueSnapshot
+    retry_timers: tuple[RetryTimer, ...]
+    stats: StatsSnapshot
+    dead_letters_total: int
+    tree: tuple[ChildView, ...]
+
+
+class Producer(greensup.GenServer):
+    """Submits ``rate`` new jobs per second to the queue, on a timer."""
+
+    def init(self, queue: str, rate: float) -> None:
+        """Start the timer; runs in the new process.
+
+        Args:
+            queue: the JobQueue's registered name.
+            rate: jobs per second, above zero.
+        """
+        interval = max(1.0 / rate, 0.02)
+        self._queue = queue
+        self._per_tick = rate * interval
+        self._owed = 0.0
+        timer.send_interval(interval, self.pid, "tick")
+
+    def handle_info(self, msg: Any) -> None:
+        """Submit the jobs due at this tick; the queue rejects past its bound."""
+        if msg != "tick":
+            return
+        self._owed += self._per_tick
+        count = int(self._owed)
+        self._owed -= count
+        if count:
+            greensup.cast(self._queue, ("submit", count))
+
+
+class JobQueueApp(greensup.Application):
+    """The job-queue demo as a greensup Application.
+
+    Args:
+        config: the run's settings.
+        state: the durable state to use; None opens a :class:`LocalState` on
+            ``config.data_dir`` at start and closes it at stop.
+        on_activity: called in the StatsCollector's process with each activity.
+
+    Attributes:
+        root: the root supervisor, once started.
+        summary: the final counts, once the app has stopped gracefully.
+    """
+
+    def __init__(
+        self,
+        config: DemoConfig,
+        state: QueueState | None = None,
+        on_activity: Callable[[Activity], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.root: greensup.Pid | None = None
+        self.summary: Summary | None = None
+        self.state: QueueState | None = state
+        self._owns_state = state is None
+        self._on_activity = on_activity
+        self._starts: Counter[str] = Counter()
+        self._started_at = 0.0
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def start(self) -> greensup.Pid:
+        """Build the supervision tree and submit the initial jobs.
+
+        Runs in the process that called ``start_application``.
+        """
+        if self.state is None:
+            self.state = LocalState(self.config.data_dir)
+        self._started_at = time.monotonic()
+        self.root = greensup.Supervisor.start_link(
+            self._children(self.state),
+            strategy="one_for_one",
+            name=self.config.names.root,
+        )
+        if self.config.jobs:
+            self.submit(self.config.jobs)
+        return self.root
+
+    def prep_stop(self) -> None:
+        """Stop the producer, drain the queue, and take the final counts."""
+        names = self.config.names
+        if self.config.rate > 0 and self.root is not None:
+            try:
+                greensup.Supervisor.terminate_child(self.root, "producer")
+            except greensup.GreensupError:
+                pass  # already gone with its supervisor: nothing produces
+
+        seconds = self.config.drain_seconds
+        greensup.call(names.queue, ("drain", seconds), timeout=seconds + _CALL_TIMEOUT)
+        self.summary = self._summarise()
+
+    def stop(self) -> None:
+        """Close the durable state if the app opened it."""
+        if self._owns_state and self.state is not None:
+            self.state.close()
+            self.state = None
+
+    def _children(self, state: QueueState) -> list[greensup.ChildSpec]:
+        config, names = self.config, self.config.names
+        children = [
+            self._spec("job_queue", JobQueue.start_link, (config, state), names.queue),
+            worker_supervisor_spec(config),
+            self._spec(
+                "retry_manager", RetryManager.start_link, (names.queue,), names.retry
+            ),
+            self._spec(
+                "dead_letter_store",
+                DeadLetterStore.start_link,
+                (state,),
+                names.dead_letters,
+            ),
+            self._spec(
+                "stats_collector",
+                StatsCollector.start_link,
+                (config.stats_interval, 5.0, config.history, self._on_activity),
+                names.stats,
+            ),
+        ]
+        if config.rate > 0:
+            producer = (names.queue, config.rate)
+            children.append(
+                self._spec("producer", Producer.start_link, producer, names.producer)
+            )
+        return children
+
+    def _spec(
+        self, child_id: str, start: Callable[..., greensup.Pid], args: tuple, name: str
+    ) -> greensup.ChildSpec:
+        def counted_start(*args: Any) -> greensup.Pid:
+            pid = start(*args, name=name)
+            self._starts[child_id] += 1
+            return pid
+
+        return greensup.ChildSpec(id=child_id, start=counted_start, args=args)
+
+    # -- controls (what the dashboard's keys do) ----------------------------
+
+    def submit(self, count: int) -> tuple[int, int]:
+        """Submit ``count`` new jobs; returns ``(accepted, rejected)``.
+
+        Blocks until the queue has taken them.
+        """
+        return greensup.call(self.config.names.queue, ("submit", count), _CALL_TIMEOUT)
+
+    def add_worker(self) -> bool:
+        """Add a worker unless the pool is at ``max_workers``. Blocks briefly."""
+        return greensup.call(self.config.names.queue, "add_worker", _CALL_TIMEOUT)
+
+    def remove_worker(self) -> bool:
+        """Remove a worker (after its job) unless it is the last one."""
+        return greensup.call(self.config.names.queue, "remove_worker", _CALL_TIMEOUT)
+
+    def notify_idle(self, pid: greensup.Pid) -> None:
+        """Have ``('queue_idle', queue_pid)`` sent to ``pid`` once the queue is idle."""
+        greensup.cast(self.config.names.queue, ("notify_idle", pid))
+
+    # -- snapshots ----------------------------------------------------------
+
+    def counts(self) -> Counts:
+        """Return where the jobs are now. Blocks for one call to the queue."""
+        return greensup.call(self.config.names.queue, "counts", _CALL_TIMEOUT)
+
+    def snapshot(self) -> DemoSnapshot:
+        """Return what the dashboard shows. Blocks for one call per component."""
+        names = self.config.names
+        return DemoSnapshot(
+            queue=greensup.call(names.queue, "snapshot", _CALL_TIMEOUT),
+            retry_timers=greensup.call(names.retry, "snapshot", _CALL_TIMEOUT),
+            stats=greensup.call(names.stats, "snapshot", _CALL_TIMEOUT),
+            dead_letters_total=greensup.call(
+                names.dead_letters, "count", _CALL_TIMEOUT
+            ),
+            tree=self.tree(),
+        )
+
+    def tree(self) -> tuple[ChildView, ...]:
+        """Return the root supervisor's children with their restart counts."""
+        if self.root is None:
+            return ()
+        children = greensup.Supervisor.which_children(self.root)
+        return tuple(
+            ChildView(str(child_id), pid, kind, max(0, self._starts[child_id] - 1))
+            for child_id, pid, kind, _restart in children
+        )
+
+    def _summarise(self) -> Summary:
+        names = self.config.names
+        counts = self.counts()
+        stats = greensup.call(names.stats, "snapshot", _CALL_TIMEOUT)
+        total = greensup.call(names.dead_letters, "count", _CALL_TIMEOUT)
+        elapsed = max(time.monotonic() - self._started_at, 1e-9)
+        return Summary(
+            **asdict(counts),
+            dead_letters_total=total,
+            throughput=round(counts.completed / elapsed, 3),
+            avg_ms=round(stats.avg_ms, 3),
+        )

@@ -1,0 +1,672 @@
+"""The JobQueue: pending jobs, dispatch to workers, and where every job is.
+
+The queue is the ledger of the demo: at any moment each job it was given is
+exactly one of rejected, pending, in flight, waiting to retry, completed or
+dead-lettered, and :meth:`JobQueue.snapshot <_QueueCalls>` reports those counts
+together. It hands jobs to idle workers with a cast, monitors every worker,
+and treats a worker that dies while holding a job as a crashed attempt. A
+failed or crashed attempt goes to the RetryManager for its backoff, or to the
+DeadLetterStore once the job has used its retries.
+
+It also keeps the pool: it replaces crashed workers, grows the pool while the
+backlog is larger than it, lets idle workers beyond the target size go, and
+never lets it shrink below one worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import greensup
+from demo.config import DemoConfig
+from demo.job import DONE_VERB, MAX_ATTEMPTS, MAX_RETRIES, Job, JobFactory, backoff
+from demo.state import QueueState
+from demo.stats import Activity
+from demo.worker import AttemptPlan, worker_spec
+
+__all__ = [
+    "Counts",
+    "CrashInfo",
+    "JobQueue",
+    "QueueSnapshot",
+    "RetryView",
+    "WorkerView",
+    "describe_reason",
+]
+
+_log = logging.getLogger("demo.queue")
+
+_TOTALS = (
+    "submitted",
+    "rejected",
+    "completed",
+    "failed",
+    "crashed",
+    "retried",
+    "dead_lettered",
+    "resumed",
+)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Where the jobs of this run are; see the summary JSON of the demo.
+
+    After a graceful stop ``submitted + resumed == rejected + completed +
+    dead_lettered + pending + in_flight + retrying`` and ``failed + crashed ==
+    retried + dead_lettered``.
+    """
+
+    submitted: int = 0
+    rejected: int = 0
+    completed: int = 0
+    failed: int = 0
+    crashed: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    resumed: int = 0
+    pending: int = 0
+    in_flight: int = 0
+    retrying: int = 0
+
+
+@dataclass(frozen=True)
+class CrashInfo:
+    """The last crash of a worker slot.
+
+    Attributes:
+        at: wall-clock time of the crash.
+        job_id: the job the worker held, None if it was idle.
+        file_name: that job's file name.
+        reason: the exit reason, in words.
+    """
+
+    at: float
+    job_id: str | None
+    file_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """One worker of the pool, as the dashboard shows it.
+
+    Attributes:
+        slot: the worker's number (#1, #2...); a replacement takes the free slot.
+        pid: the worker process.
+        job_id: the job in flight, None when idle.
+        job_type: its type.
+        file_name: its file name.
+        attempt: its attempt number.
+        elapsed: real seconds the attempt has run.
+        expected: real seconds the attempt is planned to run.
+        progress: ``elapsed / expected`` capped at 1.
+        retiring: the worker stops after its current job.
+        last_crash: the slot's last crash, if any.
+    """
+
+    slot: int
+    pid: greensup.Pid
+    job_id: str | None
+    job_type: str
+    file_name: str
+    attempt: int
+    elapsed: float
+    expected: float
+    progress: float
+    retiring: bool
+    last_crash: CrashInfo | None
+
+
+@dataclass(frozen=True)
+class RetryView:
+    """A job waiting for its retry.
+
+    Attributes:
+        job_id: the job.
+        job_type: its type.
+        file_name: its file name.
+        retry: which retry is coming (1 to 3).
+        due_in: real seconds until it is due (0 once overdue).
+    """
+
+    job_id: str
+    job_type: str
+    file_name: str
+    retry: int
+    due_in: float
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    """The queue at one moment.
+
+    Attributes:
+        counts: where the jobs are.
+        workers: the pool, by slot.
+        retries: the jobs waiting to retry, soonest first.
+        last_crashes: ``(slot, CrashInfo)`` for every slot that ever crashed.
+        target_workers: the size idle workers shrink back to.
+        max_workers: the upper bound of the pool.
+        max_depth: the backpressure bound.
+        draining: intake is stopped and no new attempt starts.
+        drain_deadline_in: real seconds left for in-flight jobs to finish.
+    """
+
+    counts: Counts
+    workers: tuple[WorkerView, ...]
+    retries: tuple[RetryView, ...]
+    last_crashes: tuple[tuple[int, CrashInfo], ...]
+    target_workers: int
+    max_workers: int
+    max_depth: int
+    draining: bool
+    drain_deadline_in: float | None
+
+
+@dataclass
+class _Flight:
+    job: Job
+    plan: AttemptPlan
+    attempt: int
+    started: float
+
+
+@dataclass
+class _Retry:
+    job: Job
+    due: float
+
+
+@dataclass
+class _WorkerEntry:
+    slot: int
+    ref: greensup.Ref
+    retiring: bool = False
+
+
+def describe_reason(reason: Any) -> str:
+    """Return an exit reason in words: ``'killed'``, ``'WorkerCrash: ...'``."""
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}: {reason}"
+    return str(reason)
+
+
+class JobQueue(greensup.GenServer):
+    """The queue and ledger of jobs; see the module docstring.
+
+    Calls: ``('submit', n)`` makes ``n`` new jobs and returns ``(accepted,
+    rejected)``; ``('submit_jobs', jobs)`` the same for given jobs;
+    ``'snapshot'``; ``'counts'``; ``('locate', job_id)``; ``'add_worker'`` and
+    ``'remove_worker'`` (return whether they did it); ``('drain', timeout)``
+    (returns True once nothing is in flight, False if the timeout cut it
+    short); ``'retrying'`` (for the RetryManager); ``('may_retire', pid)``
+    (for an idle worker). Casts: ``('submit', n)``, ``('notify_idle', pid)``
+    (sends ``('queue_idle', queue_pid)`` to ``pid`` once nothing is pending, in
+    flight or waiting to retry), and the workers' and RetryManager's reports.
+    """
+
+    def init(self, config: DemoConfig, state: QueueState) -> None:
+        """Load the unfinished jobs of earlier runs; runs in the new process.
+
+        Args:
+            config: the run's settings.
+            state: the durable state; unfinished jobs in it are resumed.
+        """
+        self._config = config
+        self._names = config.names
+        self._sim = config.simulation
+        self._state = state
+        self._factory = JobFactory(config.seed)
+        self._counts = dict.fromkeys(_TOTALS, 0)
+        self._pending: deque[Job] = deque()
+        self._flights: dict[greensup.Pid, _Flight] = {}
+        self._retrying: dict[str, _Retry] = {}
+        self._workers: dict[greensup.Pid, _WorkerEntry] = {}
+        self._idle: deque[greensup.Pid] = deque()
+        self._last_crash: dict[int, CrashInfo] = {}
+        self._target = config.workers
+        self._draining = False
+        self._drain_waiters: list[greensup.Caller] = []
+        self._drain_deadline: float | None = None
+        self._drain_timer: greensup.TimerRef | None = None
+        self._idle_watchers: list[greensup.Pid] = []
+
+        self._resume()
+
+    # -- requests ---------------------------------------------------------
+
+    def handle_call(self, request: Any, caller: greensup.Caller) -> Any:
+        """Answer a call; runs in the queue's process."""
+        match request:
+            case ("submit", int() as count):
+                return self._submit(self._factory.make() for _ in range(count))
+            case ("submit_jobs", jobs):
+                return self._submit(jobs)
+            case "snapshot":
+                return self._snapshot()
+            case "counts":
+                return self._current_counts()
+            case ("locate", str() as job_id):
+                return self._locate(job_id)
+            case "add_worker":
+                return self._add_worker()
+            case "remove_worker":
+                return self._remove_worker()
+            case ("drain", timeout):
+                return self._drain(float(timeout), caller)
+            case "retrying":
+                now = time.monotonic()
+                return [
+                    (job_id, entry.job.attempts, max(0.0, entry.due - now))
+                    for job_id, entry in self._retrying.items()
+                ]
+            case ("may_retire", greensup.Pid() as pid):
+                return self._may_retire(pid)
+        raise ValueError(f"unknown queue request {request!r}")
+
+    def handle_cast(self, request: Any) -> None:
+        """Handle a cast; runs in the queue's process."""
+        match request:
+            case ("done", pid, job_id, outcome, error):
+                self._on_done(pid, job_id, outcome, error)
+            case ("retry_due", job_id, attempts):
+                self._on_retry_due(job_id, attempts)
+            case ("worker_up", greensup.Pid() as pid):
+                self._add_worker_entry(pid)
+                self._dispatch()
+            case ("submit", int() as count):
+                self._submit(self._factory.make() for _ in range(count))
+            case ("notify_idle", greensup.Pid() as pid):
+                self._idle_watchers.append(pid)
+                self._after_change()
+            case _:
+                raise ValueError(f"unknown queue request {request!r}")
+
+    def handle_info(self, msg: Any) -> None:
+        """Handle worker ``Down`` messages and the drain deadline."""
+        match msg:
+            case greensup.Down(pid=pid, reason=reason):
+                self._on_worker_down(pid, reason)
+            case ("drain_deadline",):
+                self._on_drain_deadline()
+
+    # -- intake -----------------------------------------------------------
+
+    def _resume(self) -> None:
+        now_wall, now = time.time(), time.monotonic()
+        saved = self._state.load()
+        for record in saved:
+            if record.status == "retrying" and record.due_at is not None:
+                due = now + max(0.0, record.due_at - now_wall)
+                self._retrying[record.job.id] = _Retry(record.job, due)
+            else:
+                self._pending.append(record.job)
+        self._bump(resumed=len(saved))
+
+    def _submit(self, jobs: Any) -> tuple[int, int]:
+        accepted = rejected = 0
+        for job in jobs:
+            self._bump(submitted=1)
+            if self._draining or len(self._pending) >= self._config.max_depth:
+                rejected += 1
+                self._bump(rejected=1)
+                why = "intake stopped" if self._draining else "queue full"
+                limit = self._config.max_depth
+                self._emit("rejected", job, 0, detail=f"{why} ({limit} pending max)")
+                continue
+
+            accepted += 1
+            self._state.save(job, "pending")
+            self._pending.append(job)
+            self._emit("queued", job, 1)
+
+        self._dispatch()
+        return accepted, rejected
+
+    # -- dispatch and results ---------------------------------------------
+
+    def _dispatch(self) -> None:
+        while not self._draining:
+            while self._pending and self._idle:
+                pid = self._idle.popleft()
+                job = self._pending.popleft()
+                attempt = job.attempts + 1
+                plan = self._sim.plan(job, attempt)
+                self._flights[pid] = _Flight(job, plan, attempt, time.monotonic())
+                greensup.cast(pid, ("run", job, plan))
+            if not self._should_grow() or not self._start_worker():
+                break
+        self._after_change()
+
+    def _on_done(
+        self, pid: greensup.Pid, job_id: str, outcome: str, error: str | None
+    ) -> None:
+        flight = self._flights.get(pid)
+        if flight is None or flight.job.id != job_id:
+            return  # abandoned at a drain deadline: the job is pending again
+        del self._flights[pid]
+        self._worker_free(pid)
+        elapsed = time.monotonic() - flight.started
+
+        job = flight.job
+        if outcome == "ok":
+            self._bump(completed=1)
+            self._state.remove(job.id)
+            self._emit("completed", job, flight.attempt, elapsed, DONE_VERB[job.type])
+        else:
+            self._bump(failed=1)
+            message = error or "unknown error"
+            self._attempt_failed(job, flight.attempt, message, elapsed, crashed=False)
+        self._dispatch()
+
+    def _attempt_failed(
+        self, job: Job, attempt: int, error: str, elapsed: float, crashed: bool
+    ) -> None:
+        job = job.after_failure(error)
+        kind = "crashed" if crashed else "failed"
+        if job.attempts >= MAX_ATTEMPTS:
+            self._bump(dead_lettered=1)
+            self._emit(kind, job, attempt, elapsed, f"{error}; no retries left")
+            self._dead_letter(job)
+            return
+
+        retry = job.attempts
+        # A crash says nothing about the job: it goes back at once. An error
+        # may be the job's own, so it waits for its backoff.
+        delay = 0.0 if crashed else backoff(retry, self._config.speed)
+        self._bump(retried=1)
+        self._retrying[job.id] = _Retry(job, time.monotonic() + delay)
+        self._state.save(job, "retrying", time.time() + delay)
+        greensup.cast(self._names.retry, ("schedule", job.id, job.attempts, delay))
+        detail = f"{error}; retry {retry}/{MAX_RETRIES} in {delay:.2f}s"
+        self._emit(kind, job, attempt, elapsed, detail)
+
+    def _dead_letter(self, job: Job) -> None:
+        try:
+            greensup.call(self._names.dead_letters, ("add", job))
+        except greensup.GreensupError as exc:
+            # The store process is restarting: write through the same state.
+            _log.warning("dead-letter store unavailable (%r); writing directly", exc)
+            self._state.add_dead_letter(job)
+        detail = f"after {job.attempts} attempts ({MAX_RETRIES}/{MAX_RETRIES} retries)"
+        self._emit("dead_lettered", job, job.attempts, detail=detail)
+
+    def _on_retry_due(self, job_id: str, attempts: int) -> None:
+        entry = self._retrying.get(job_id)
+        if entry is None or entry.job.attempts != attempts:
+            return  # a duplicate timer from a restarted RetryManager
+        del self._retrying[job_id]
+        self._pending.appendleft(entry.job)
+        self._emit("requeued", entry.job, attempts + 1, detail=f"retry {attempts}/{MAX_RETRIES} due")
+        self._dispatch()
+
+    def _on_worker_down(self, pid: greensup.Pid, reason: Any) -> None:
+        entry = self._workers.pop(pid, None)
+        if entry is None:
+            return
+        if pid in self._idle:
+            self._idle.remove(pid)
+        text = describe_reason(reason)
+        flight = self._flights.pop(pid, None)
+
+        if flight is not None or not _is_normal(reason):
+            job = flight.job if flight is not None else None
+            crash = CrashInfo(
+                time.time(), job.id if job else None, job.file_name if job else "", text
+            )
+            self._last_crash[entry.slot] = crash
+        self._emit("worker_removed", detail=f"worker #{entry.slot} {pid} ({text})")
+
+        if flight is not None:
+            self._bump(crashed=1)
+            elapsed = time.monotonic() - flight.started
+            error = f"crash: {text}"
+            self._attempt_failed(flight.job, flight.attempt, error, elapsed, True)
+        if not self._draining and len(self._workers) < max(1, self._target):
+            self._start_worker()
+        self._dispatch()
+
+    # -- the pool ---------------------------------------------------------
+
+    def _add_worker_entry(self, pid: greensup.Pid) -> None:
+        if pid in self._workers:
+            return
+        taken = {entry.slot for entry in self._workers.values()}
+        slot = next(n for n in range(1, len(taken) + 2) if n not in taken)
+        self._workers[pid] = _WorkerEntry(slot, greensup.monitor(pid))
+        self._idle.append(pid)
+        self._emit("worker_added", detail=f"worker #{slot} {pid}")
+
+    def _start_worker(self) -> bool:
+        if len(self._workers) >= self._config.max_workers:
+            return False
+        spec = worker_spec(self._config)
+        try:
+            pid = greensup.DynamicSupervisor.start_child(self._names.workers, spec)
+        except greensup.GreensupError as exc:
+            _log.warning("could not start a worker: %r", exc)
+            return False
+        self._add_worker_entry(pid)
+        return True
+
+    def _should_grow(self) -> bool:
+        return (
+            self._config.autoscale
+            and not self._idle
+            and len(self._pending) > len(self._workers)
+            and len(self._workers) < self._config.max_workers
+        )
+
+    def _worker_free(self, pid: greensup.Pid) -> None:
+        entry = self._workers.get(pid)
+        if entry is None:
+            return
+        if entry.retiring:
+            greensup.cast(pid, ("retire",))
+        else:
+            self._idle.append(pid)
+
+    def _active(self) -> int:
+        return sum(1 for entry in self._workers.values() if not entry.retiring)
+
+    def _add_worker(self) -> bool:
+        if self._draining or not self._start_worker():
+            return False
+        self._target = min(self._config.workers, max(self._target, self._active()))
+        self._dispatch()
+        return True
+
+    def _remove_worker(self) -> bool:
+        active = self._active()
+        if active <= 1:
+            return False
+        candidates = [pid for pid, e in self._workers.items() if not e.retiring]
+        idle = [pid for pid in candidates if pid in self._idle]
+        pid = max(idle or candidates, key=lambda p: self._workers[p].slot)
+
+        self._workers[pid].retiring = True
+        self._target = max(1, min(self._target, active - 1))
+        if pid in self._idle:
+            self._idle.remove(pid)
+            greensup.cast(pid, ("retire",))
+        return True
+
+    def _may_retire(self, pid: greensup.Pid) -> bool:
+        entry = self._workers.get(pid)
+        if entry is None or entry.retiring or pid not in self._idle:
+            return False
+        if self._draining or self._active() <= max(1, self._target):
+            return False
+        self._idle.remove(pid)
+        entry.retiring = True
+        return True
+
+    # -- graceful stop ----------------------------------------------------
+
+    def _drain(self, timeout: float, caller: greensup.Caller) -> Any:
+        if not self._draining:
+            self._draining = True
+            count = len(self._flights)
+            detail = f"intake stopped, {count} in flight, deadline {timeout:.1f}s"
+            self._emit("draining", detail=detail)
+        if not self._flights:
+            self._finish_drain(True)
+            return True
+
+        self._drain_waiters.append(caller)
+        if self._drain_timer is None:
+            self._drain_deadline = time.monotonic() + timeout
+            self._drain_timer = greensup.timer.send_after(
+                timeout, self.pid, ("drain_deadline",)
+            )
+        return greensup.NoReply
+
+    def _on_drain_deadline(self) -> None:
+        if not self._draining or not self._flights:
+            return
+        # Too late: the jobs go back to pending (their saved records still
+        # say so) and whatever their workers report later is ignored.
+        flights = list(self._flights.values())
+        self._flights.clear()
+        for flight in flights:
+            self._pending.appendleft(flight.job)
+        self._finish_drain(False, f"{len(flights)} unfinished jobs back to pending")
+
+    def _finish_drain(self, complete: bool, detail: str = "") -> None:
+        if self._drain_timer is not None:
+            greensup.timer.cancel(self._drain_timer)
+            self._drain_timer = None
+        self._drain_deadline = None
+        self._emit("drained", detail=detail or "nothing in flight")
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for caller in waiters:
+            self.reply(caller, complete)
+
+    def _after_change(self) -> None:
+        if self._draining and self._drain_waiters and not self._flights:
+            self._finish_drain(True)
+        if self._idle_watchers and self._is_idle():
+            watchers, self._idle_watchers = self._idle_watchers, []
+            for pid in watchers:
+                greensup.send(pid, ("queue_idle", self.pid))
+
+    def _is_idle(self) -> bool:
+        return not (self._pending or self._flights or self._retrying)
+
+    # -- snapshots --------------------------------------------------------
+
+    def _bump(self, **deltas: int) -> None:
+        for key, n in deltas.items():
+            self._counts[key] += n
+
+    def _current_counts(self) -> Counts:
+        return Counts(
+            **self._counts,
+            pending=len(self._pending),
+            in_flight=len(self._flights),
+            retrying=len(self._retrying),
+        )
+
+    def _locate(self, job_id: str) -> str | None:
+        if job_id in self._retrying:
+            return "retrying"
+        if any(flight.job.id == job_id for flight in self._flights.values()):
+            return "in_flight"
+        if any(job.id == job_id for job in self._pending):
+            return "pending"
+        return None
+
+    def _snapshot(self) -> QueueSnapshot:
+        now = time.monotonic()
+        workers = sorted(
+            (
+                self._worker_view(pid, entry, now)
+                for pid, entry in self._workers.items()
+            ),
+            key=lambda view: view.slot,
+        )
+        retries = sorted(
+            (
+                RetryView(
+                    r.job.id,
+                    r.job.type,
+                    r.job.file_name,
+                    r.job.attempts,
+                    max(0.0, r.due - now),
+                )
+                for r in self._retrying.values()
+            ),
+            key=lambda view: view.due_in,
+        )
+        deadline = self._drain_deadline
+        return QueueSnapshot(
+            counts=self._current_counts(),
+            workers=tuple(workers),
+            retries=tuple(retries),
+            last_crashes=tuple(sorted(self._last_crash.items())),
+            target_workers=self._target,
+            max_workers=self._config.max_workers,
+            max_depth=self._config.max_depth,
+            draining=self._draining,
+            drain_deadline_in=None if deadline is None else max(0.0, deadline - now),
+        )
+
+    def _worker_view(
+        self, pid: greensup.Pid, entry: _WorkerEntry, now: float
+    ) -> WorkerView:
+        flight = self._flights.get(pid)
+        crash = self._last_crash.get(entry.slot)
+        if flight is None:
+            return WorkerView(
+                entry.slot, pid, None, "", "", 0, 0.0, 0.0, 0.0, entry.retiring, crash
+            )
+        elapsed = now - flight.started
+        expected = flight.plan.duration
+        progress = min(1.0, elapsed / expected) if expected > 0 else 1.0
+        job = flight.job
+        return WorkerView(
+            entry.slot,
+            pid,
+            job.id,
+            job.type,
+            job.file_name,
+            flight.attempt,
+            elapsed,
+            expected,
+            progress,
+            entry.retiring,
+            crash,
+        )
+
+    def _emit(
+        self,
+        kind: str,
+        job: Job | None = None,
+        attempt: int = 0,
+        elapsed: float | None = None,
+        detail: str = "",
+    ) -> None:
+        activity = Activity(
+            kind=kind,
+            at=time.time(),
+            mono=time.monotonic(),
+            job_id=job.id if job else None,
+            job_type=job.type if job else "",
+            file_name=job.file_name if job else "",
+            attempt=attempt,
+            elapsed=elapsed,
+            detail=detail,
+        )
+        greensup.cast(self._names.stats, ("event", activity))
+
+
+def _is_normal(reason: Any) -> bool:
+    # The same rule as greensup's: 'normal', 'shutdown' or ('shutdown', detail).
+    if isinstance(reason, str):
+        return reason in ("normal", "shutdown")
+    return isinstance(reason, tuple) and len(reason) == 2 and reason[0] == "shutdown"

@@ -1,0 +1,230 @@
+"""The queue's durable state behind one small interface.
+
+:class:`QueueState` is all the demo's processes know about where jobs are kept:
+the jobs not finished yet (pending or waiting for a retry) and the dead
+letters. :class:`LocalState` keeps them in two greensup ``Store`` files in the
+data directory; a shared server could implement the same interface so that
+several machines work one queue.
+
+Writes go through as they happen: a job is saved when it is submitted, saved
+again with its errors when an attempt fails, removed when it completes, and
+moved to the dead letters when it has no retries left. A job in flight keeps
+its last saved record, so even a killed OS process loses nothing; it is run
+again after the restart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import greensup
+from demo.job import Job
+
+__all__ = [
+    "DEAD_LETTERS_FILE",
+    "JOBS_FILE",
+    "CorruptState",
+    "LocalState",
+    "QueueState",
+    "SavedJob",
+    "Status",
+    "check_state_files",
+]
+
+JOBS_FILE = "jobs.sqlite3"
+DEAD_LETTERS_FILE = "dead_letters.sqlite3"
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+Status = Literal["pending", "retrying"]
+
+
+class CorruptState(Exception):
+    """A state file cannot be read: not a Store file, or a malformed record.
+
+    Attributes:
+        path: the file.
+        detail: what is wrong with it.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"corrupt state file {path}: {detail}")
+        self.path = path
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class SavedJob:
+    """A job as the durable state holds it.
+
+    Attributes:
+        job: the job, with its attempts and errors so far.
+        status: ``'pending'`` (also for a job that was in flight) or
+            ``'retrying'``.
+        due_at: wall-clock time the retry is due, for ``'retrying'``.
+    """
+
+    job: Job
+    status: Status
+    due_at: float | None = None
+
+
+class QueueState(Protocol):
+    """Where the queue keeps unfinished jobs and dead letters.
+
+    Every method may block while it writes; none switches greenlets in
+    :class:`LocalState`, so each call is atomic for the processes of the demo.
+    """
+
+    def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
+        """Record ``job`` as unfinished with ``status``, replacing its last record."""
+
+    def remove(self, job_id: str) -> None:
+        """Forget a finished job; unknown ids are ignored."""
+
+    def load(self) -> list[SavedJob]:
+        """Return every unfinished job, oldest submission first."""
+
+    def add_dead_letter(self, job: Job) -> None:
+        """Store ``job`` as a dead letter and forget it as unfinished."""
+
+    def dead_letters(self) -> list[Job]:
+        """Return every dead letter, oldest first."""
+
+    def dead_letter_count(self) -> int:
+        """Return how many dead letters are stored."""
+
+    def close(self) -> None:
+        """Release the storage; the object is unusable afterwards."""
+
+
+class LocalState:
+    """:class:`QueueState` on two greensup ``Store`` files in ``data_dir``.
+
+    Args:
+        data_dir: the data directory, which must exist; None keeps everything in
+            memory (for tests and benchmarks).
+
+    Raises:
+        CorruptState: a file is not a Store file or holds a malformed record.
+    """
+
+    def __init__(self, data_dir: str | None) -> None:
+        self.data_dir = data_dir
+        if data_dir is None:
+            self._jobs = greensup.Store("demo.jobs")
+            self._dead = greensup.Store("demo.dead_letters")
+            return
+
+        jobs_path = os.path.join(data_dir, JOBS_FILE)
+        dead_path = os.path.join(data_dir, DEAD_LETTERS_FILE)
+        check_state_files(data_dir)
+        self._jobs = _open_store("demo.jobs", jobs_path)
+        try:
+            self._dead = _open_store("demo.dead_letters", dead_path)
+            _check_records(self._jobs, jobs_path, _parse_saved)
+            _check_records(self._dead, dead_path, _parse_dead)
+        except BaseException:
+            self.close()
+            raise
+
+    def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
+        """Record ``job`` as unfinished with ``status``. Never switches greenlets."""
+        record = {"job": job.to_dict(), "status": status, "due_at": due_at}
+        self._jobs.put(job.id, record)
+
+    def remove(self, job_id: str) -> None:
+        """Forget a finished job. Never switches greenlets."""
+        self._jobs.delete(job_id)
+
+    def load(self) -> list[SavedJob]:
+        """Return every unfinished job, oldest submission first."""
+        saved = [_parse_saved(value) for value in self._jobs.values()]
+        saved.sort(key=lambda s: s.job.submitted_at)
+        return saved
+
+    def add_dead_letter(self, job: Job) -> None:
+        """Store ``job`` as a dead letter, then forget it as unfinished.
+
+        In this order a crash in between leaves a duplicate, never a loss.
+        """
+        self._dead.put(job.id, job.to_dict())
+        self._jobs.delete(job.id)
+
+    def dead_letters(self) -> list[Job]:
+        """Return every dead letter, oldest submission first."""
+        jobs = [_parse_dead(value) for value in self._dead.values()]
+        jobs.sort(key=lambda job: job.submitted_at)
+        return jobs
+
+    def dead_letter_count(self) -> int:
+        """Return how many dead letters are stored. Never switches greenlets."""
+        return len(self._dead)
+
+    def close(self) -> None:
+        """Close both stores."""
+        for store in (getattr(self, "_jobs", None), getattr(self, "_dead", None)):
+            if store is not None:
+                store.close()
+
+
+def check_state_files(data_dir: str) -> None:
+    """Check that the state files in ``data_dir`` that exist are Store files.
+
+    Reads file headers only and changes nothing.
+
+    Raises:
+        CorruptState: a file is not an SQLite database.
+    """
+    for name in (JOBS_FILE, DEAD_LETTERS_FILE):
+        path = os.path.join(data_dir, name)
+        if not os.path.exists(path):
+            continue
+        if not os.path.isfile(path):
+            raise CorruptState(path, "not a regular file")
+        try:
+            with open(path, "rb") as file:
+                header = file.read(len(_SQLITE_HEADER))
+        except OSError as exc:
+            raise CorruptState(path, exc.strerror or str(exc)) from None
+        if header and header != _SQLITE_HEADER:
+            raise CorruptState(path, "not an SQLite database")
+
+
+def _open_store(name: str, path: str) -> greensup.Store:
+    try:
+        return greensup.Store(name, path=path)
+    except Exception as exc:
+        raise CorruptState(path, str(exc) or type(exc).__name__) from None
+
+
+def _check_records(store: greensup.Store, path: str, parse: Any) -> None:
+    try:
+        for value in _values(store):
+            parse(value)
+    except ValueError as exc:
+        raise CorruptState(path, str(exc)) from None
+    except Exception as exc:
+        raise CorruptState(path, f"unreadable: {exc}") from None
+
+
+def _values(store: greensup.Store) -> Iterator[Any]:
+    yield from store.values()
+
+
+def _parse_saved(value: Any) -> SavedJob:
+    if not isinstance(value, dict):
+        raise ValueError(f"malformed job record: {type(value).__name__}")
+    status = value.get("status")
+    due_at = value.get("due_at")
+    if status not in ("pending", "retrying"):
+        raise ValueError(f"malformed job record: status={status!r}")
+    if due_at is not None and not isinstance(due_at, (int, float)):
+        raise ValueError(f"malformed job record: due_at={due_at!r}")
+    return SavedJob(Job.from_dict(value.get("job")), status, due_at)
+
+
+def _parse_dead(value: Any) -> Job:
+    return Job.from_dict(value)

@@ -1,0 +1,182 @@
+"""The StatsCollector: throughput, latency, errors and the recent activity.
+
+The JobQueue casts one :class:`Activity` per event (a job queued, rejected,
+completed, failed, crashed, requeued or dead-lettered; a worker added or
+removed; the drain). A ``timer.send_interval`` tick turns the completions of
+the last few seconds into a throughput figure. Everything is read through
+:meth:`StatsCollector.snapshot`, a frozen :class:`StatsSnapshot`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import greensup
+from greensup import timer
+
+__all__ = [
+    "ERROR_KINDS",
+    "Activity",
+    "StatsCollector",
+    "StatsSnapshot",
+    "format_activity",
+]
+
+#: Activity kinds that count as errors in the statistics.
+ERROR_KINDS = frozenset({"failed", "crashed"})
+
+
+@dataclass(frozen=True)
+class Activity:
+    """One thing that happened, for the activity log.
+
+    Attributes:
+        kind: ``queued``, ``rejected``, ``completed``, ``failed``, ``crashed``,
+            ``requeued``, ``dead_lettered``, ``resumed``, ``worker_added``,
+            ``worker_removed``, ``draining`` or ``drained``.
+        at: wall-clock time (``time.time()``).
+        mono: the same moment on the monotonic clock.
+        job_id: the job's id, None for events about no job.
+        job_type: the job's type.
+        file_name: the job's file name.
+        attempt: the attempt the event is about (1-based), 0 if none.
+        elapsed: seconds the attempt ran, for completed, failed and crashed.
+        detail: the rest, in words: an error, a worker, a retry schedule.
+    """
+
+    kind: str
+    at: float
+    mono: float
+    job_id: str | None = None
+    job_type: str = ""
+    file_name: str = ""
+    attempt: int = 0
+    elapsed: float | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Statistics at one moment.
+
+    Attributes:
+        throughput: completed jobs per second over the last window.
+        avg_ms: mean run time of the completed attempts, in milliseconds.
+        completed: completed jobs.
+        errors: attempts that failed or crashed.
+        rejected: submissions rejected by backpressure or a stopped intake.
+        recent: the latest activity, newest last.
+    """
+
+    throughput: float
+    avg_ms: float
+    completed: int
+    errors: int
+    rejected: int
+    recent: tuple[Activity, ...]
+
+
+class StatsCollector(greensup.GenServer):
+    """Aggregates the JobQueue's activity.
+
+    ``init`` runs in the new process. Requests: ``('event', Activity)`` (cast)
+    and ``'snapshot'`` (call, returns :class:`StatsSnapshot`).
+    """
+
+    def init(
+        self,
+        interval: float = 1.0,
+        window: float = 5.0,
+        history: int = 50,
+        on_activity: Callable[[Activity], None] | None = None,
+    ) -> None:
+        """Start the aggregation tick.
+
+        Args:
+            interval: seconds between throughput updates.
+            window: seconds of completions the throughput covers.
+            history: activity entries kept for :attr:`StatsSnapshot.recent`.
+            on_activity: called in this process with each activity, in order
+                (the headless mode prints them); an exception crashes the
+                collector.
+        """
+        self._window = window
+        self._on_activity = on_activity
+        self._recent: deque[Activity] = deque(maxlen=history)
+        self._samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
+        self._completed = 0
+        self._errors = 0
+        self._rejected = 0
+        self._run_time = 0.0
+        self._throughput = 0.0
+        timer.send_interval(interval, self.pid, "tick")
+
+    def handle_cast(self, request: object) -> None:
+        """Record an activity: runs in the collector's process."""
+        match request:
+            case ("event", Activity() as activity):
+                self._record(activity)
+            case _:
+                raise ValueError(f"unknown stats request {request!r}")
+
+    def handle_call(self, request: object, caller: greensup.Caller) -> object:
+        """Answer ``'snapshot'``: runs in the collector's process."""
+        if request == "snapshot":
+            return self._snapshot()
+        raise ValueError(f"unknown stats request {request!r}")
+
+    def handle_info(self, msg: object) -> None:
+        """Update the throughput on each tick."""
+        if msg != "tick":
+            return
+        now = time.monotonic()
+        self._samples.append((now, self._completed))
+        while len(self._samples) > 2 and now - self._samples[0][0] > self._window:
+            self._samples.popleft()
+
+        first_time, first_count = self._samples[0]
+        span = now - first_time
+        self._throughput = (self._completed - first_count) / span if span else 0.0
+
+    def _record(self, activity: Activity) -> None:
+        if activity.kind == "completed":
+            self._completed += 1
+            self._run_time += activity.elapsed or 0.0
+        elif activity.kind in ERROR_KINDS:
+            self._errors += 1
+        elif activity.kind == "rejected":
+            self._rejected += 1
+
+        self._recent.append(activity)
+        if self._on_activity is not None:
+            self._on_activity(activity)
+
+    def _snapshot(self) -> StatsSnapshot:
+        average = self._run_time / self._completed * 1000 if self._completed else 0.0
+        return StatsSnapshot(
+            throughput=self._throughput,
+            avg_ms=average,
+            completed=self._completed,
+            errors=self._errors,
+            rejected=self._rejected,
+            recent=tuple(self._recent),
+        )
+
+
+def format_activity(activity: Activity) -> str:
+    """Return one readable line for ``activity``: time, job, what happened."""
+    clock = time.strftime("%H:%M:%S", time.localtime(activity.at))
+    stamp = f"{clock}.{int(activity.at * 1000) % 1000:03d}"
+    if activity.job_id is None:
+        return f"{stamp}  {activity.kind:<13} {activity.detail}"
+
+    job = f"{activity.job_id[:8]} {activity.job_type:<9} {activity.file_name}"
+    text = f"{stamp}  {activity.kind:<13} {job}"
+    if activity.elapsed is not None:
+        text += f" in {activity.elapsed:.2f}s"
+    if activity.detail:
+        text += f": {activity.detail}"
+    return text
