@@ -1,0 +1,965 @@
+"""A key-value store with one API and two backends: a dict, or an SQLite file.
+
+``Store(name)`` keeps its data in memory; ``Store(name, path)`` keeps it in an
+SQLite database in WAL mode, as one table of keys and JSON text that a person can
+read with the ``sqlite3`` command-line tool::
+
+    sqlite3 jobs.db "SELECT key, typeof(key), value FROM store"
+
+Keys are ``str`` or ``int`` (a 64-bit signed integer), and ``1`` and ``'1'`` are
+two different keys: the column has no type affinity, so SQLite keeps each key's
+type. Values are anything JSON can hold, and read back exactly as written, with
+two documented conversions: tuples come back as lists, and instances of
+subclasses of ``str``, ``int``, ``float``, ``list`` and ``dict`` (enums, for
+example) come back as the base type. Both backends copy values on the way in and
+on the way out, as OTP's ETS does, so mutating a value after ``put`` or after
+``get`` never changes what the store holds.
+
+Where the durable store does its work: writes under the default
+``synchronous='normal'`` only hand a few pages of the write-ahead log to the
+operating system, which costs less than handing the work to a thread, so they
+run inline in the calling greenlet. The operations that wait for the disk (the
+``fsync`` of every commit under ``synchronous='full'``, and WAL checkpoints in
+either mode) run in one worker thread per store, so a slow disk never freezes
+the hub. Lock contention with other OS processes is waited out cooperatively
+(``gevent.sleep`` between attempts) on the hub's connection, and with SQLite's
+busy timeout in the worker thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Literal
+
+import gevent
+import gevent.event
+from gevent.threadpool import ThreadPool
+
+from greensup._errors import GreensupError
+from greensup._types import short_repr
+
+__all__ = ["Store", "StoreError", "Transaction"]
+
+_log = logging.getLogger("greensup.store")
+
+Key = str | int
+Synchronous = Literal["normal", "full"]
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_APPLICATION_ID = 0x67727375  # b"grsu": marks the file as a greensup store
+_FORMAT_VERSION = 1
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+_CHECKPOINT_EVERY = 500  # inline write transactions between checkpoints
+_GROUP_LIMIT = 512  # most writes committed together under synchronous='full'
+
+_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS store (
+    key PRIMARY KEY NOT NULL CHECK (typeof(key) IN ('text', 'integer')),
+    value TEXT NOT NULL
+) WITHOUT ROWID"""
+_SQL_PUT = "INSERT OR REPLACE INTO store (key, value) VALUES (?, ?)"
+_SQL_DELETE = "DELETE FROM store WHERE key = ?"
+_SQL_CLEAR = "DELETE FROM store"
+_SQL_GET = "SELECT value FROM store WHERE key = ?"
+
+# One change in a batch: ("put", key, prepared value), ("delete", key) or
+# ("clear",). The prepared value is a plain copy in memory and JSON text on disk.
+_Op = tuple[Any, ...]
+
+
+class StoreError(GreensupError):
+    """A store's file cannot be opened, read or written, or the store is closed.
+
+    The message names the store and its file; the SQLite error, if any, is
+    chained as ``__cause__``.
+    """
+
+
+class _Invalid(Exception):
+    """A value JSON cannot hold; collects the path to it while unwinding."""
+
+    def __init__(self, error: type[Exception], what: str) -> None:
+        super().__init__(what)
+        self.error = error
+        self.what = what
+        self.path: list[str] = []
+
+
+def _plain(value: Any) -> Any:
+    """Return a copy of ``value`` made only of JSON types, or raise ``_Invalid``."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            _check_text(value)
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise _Invalid(ValueError, f"{value!r}, which JSON cannot represent")
+    if kind is dict:
+        return _plain_dict(value)
+    if kind is list or kind is tuple:
+        return _plain_list(value)
+    return _plain_subclass(value)
+
+
+def _plain_dict(value: Mapping[Any, Any]) -> dict[str, Any]:
+    copy = {}
+    for key, item in value.items():
+        if type(key) is not str:
+            raise _Invalid(TypeError, f"dict key {short_repr(key, 30)}, not a str")
+        try:
+            copy[key] = _plain(item)
+        except _Invalid as exc:
+            exc.path.append(f"[{key!r}]")
+            raise
+    return copy
+
+
+def _plain_list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
+    copy = []
+    for index, item in enumerate(value):
+        try:
+            copy.append(_plain(item))
+        except _Invalid as exc:
+            exc.path.append(f"[{index}]")
+            raise
+    return copy
+
+
+def _plain_subclass(value: Any) -> Any:
+    # Enums and other subclasses of the JSON types are stored as the base type,
+    # which is also what json.dumps would write for them.
+    if isinstance(value, bool):
+        return bool(value)
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return _plain(base(value))
+    if isinstance(value, dict):
+        return _plain_dict(value)
+    if isinstance(value, (list, tuple)):
+        return _plain_list(value)
+    raise _Invalid(TypeError, f"{type(value).__name__} {short_repr(value, 30)}")
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Invalid(ValueError, "a str with a lone surrogate") from None
+
+
+def _clone(value: Any) -> Any:
+    """Copy a plain JSON value; strings and numbers are shared, being immutable."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _clone(v) for k, v in value.items()}
+    if kind is list:
+        return [_clone(v) for v in value]
+    return value
+
+
+class Store:
+    """A key-value store: in memory when ``path`` is None, else an SQLite file.
+
+    Keys are ``str`` or ``int``; values are anything JSON can hold (see the
+    module documentation for the two conversions: tuples to lists, subclasses to
+    their base type). ``NaN`` and the infinities are refused with ``ValueError``:
+    JSON has no spelling for them and they would not compare equal on the way back.
+
+    The in-memory store never blocks. The durable store's methods may switch
+    greenlets (while waiting for a lock held by another OS process, or for the
+    worker thread), but a call's effect is all-or-nothing. A ``Store`` belongs to
+    the thread (and hub) that opened it; any number of greenlets there may use it
+    at once. Use it as a context manager to close it.
+
+    Args:
+        name: a label for reprs, errors and logs.
+        path: the SQLite file to open or create; None keeps the data in memory.
+        synchronous: for a durable store, ``'normal'`` (the default) makes every
+            completed call survive the OS process being killed, SIGKILL included;
+            ``'full'`` also makes it survive a power loss or an operating-system
+            crash, at the price of an ``fsync`` per commit. Ignored in memory.
+        timeout: seconds to wait for a lock held by another connection before
+            raising ``StoreError``.
+
+    Raises:
+        StoreError: the file cannot be opened or created (its directory is
+            missing or not writable), is not an SQLite database, is corrupt, or
+            belongs to another application.
+        ValueError: ``synchronous`` or ``timeout`` has an invalid value.
+
+    Attributes:
+        name: the store's label.
+        path: the absolute path of the file, or None in memory.
+
+    OTP: a named ``ets`` table (in memory) or ``dets`` table (durable).
+    """
+
+    name: str
+    path: str | None
+
+    def __new__(
+        cls,
+        name: str,
+        path: str | os.PathLike[str] | None = None,
+        **kwargs: Any,
+    ) -> Store:
+        if cls is Store:
+            cls = _MemoryStore if path is None else _SqliteStore
+        return super().__new__(cls)
+
+    def _set_identity(self, name: str, path: str | None) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"store name must be a str, got {short_repr(name)}")
+        self.name = name
+        self.path = path
+
+    def put(self, key: Key, value: Any) -> None:
+        """Store ``value`` under ``key``, replacing any value it had.
+
+        Never blocks in memory; on a durable store, blocks until the value is
+        committed (it then survives the OS process being killed).
+
+        Raises:
+            TypeError: ``key`` is not a ``str`` or an ``int``, or ``value`` holds
+                something JSON cannot (the message names the key and where).
+            ValueError: an ``int`` key outside 64 bits, a NaN or infinite float,
+                or a ``str`` with a lone surrogate.
+            StoreError: the store is closed or its file cannot be written.
+        """
+        raise NotImplementedError
+
+    def get(self, key: Key, default: Any = None) -> Any:
+        """Return a copy of the value under ``key``, or ``default`` if none.
+
+        Never blocks in memory; on a durable store, may switch greenlets only
+        while another OS process holds a lock.
+
+        Raises:
+            TypeError: ``key`` is not a ``str`` or an ``int``.
+            StoreError: the store is closed or its file cannot be read.
+        """
+        raise NotImplementedError
+
+    def delete(self, key: Key) -> bool:
+        """Remove ``key``; return whether it was there. Blocks like :meth:`put`."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Remove every key, atomically. Blocks like :meth:`put`."""
+        raise NotImplementedError
+
+    def keys(self) -> list[Key]:
+        """Return a snapshot list of the keys, in no particular order.
+
+        The order differs between the backends (insertion order in memory, key
+        order on disk): do not rely on it. Blocks like :meth:`get`.
+        """
+        raise NotImplementedError
+
+    def values(self) -> list[Any]:
+        """Return a snapshot list of copies of the values. Blocks like :meth:`get`."""
+        raise NotImplementedError
+
+    def items(self) -> list[tuple[Key, Any]]:
+        """Return a snapshot list of ``(key, value)`` pairs. Blocks like :meth:`get`."""
+        raise NotImplementedError
+
+    def select(self, predicate: Callable[[Key, Any], object]) -> list[tuple[Key, Any]]:
+        """Return the ``(key, value)`` pairs for which ``predicate(key, value)`` is
+        true, from one snapshot.
+
+        The predicate runs in the calling greenlet, on copies, after the snapshot
+        is taken; what it raises propagates. Blocks like :meth:`get`.
+        """
+        return [(k, v) for k, v in self.items() if predicate(k, v)]
+
+    def update(self, mapping: Mapping[Key, Any]) -> None:
+        """Put every pair of ``mapping`` atomically: all of them land or none.
+
+        Every key and value is checked first; an error names the offending key
+        and nothing is written. Blocks like :meth:`put`.
+        """
+        with self.transaction() as batch:
+            batch.update(mapping)
+
+    def transaction(self) -> Transaction:
+        """Return a :class:`Transaction` that commits its changes on a clean exit.
+
+        ::
+
+            with store.transaction() as batch:
+                batch.delete(f"pending:{job_id}")
+                batch.put(f"dead:{job_id}", job)
+
+        Never blocks; the ``with`` block's exit blocks like :meth:`put`.
+        """
+        return Transaction(self)
+
+    def close(self) -> None:
+        """Close the store; later calls raise ``StoreError``. Idempotent.
+
+        An in-memory store drops its data. A durable store waits for writes in
+        flight and checkpoints its log into the database file.
+        """
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        raise NotImplementedError
+
+    def __contains__(self, key: object) -> bool:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "in memory" if self.path is None else f"at {short_repr(self.path)}"
+        state = " closed" if self.closed else ""
+        return f"<Store {short_repr(self.name, 30)} {where}{state}>"
+
+    # Shared by both backends.
+
+    def _closed_error(self) -> StoreError:
+        return StoreError(f"store {self.name!r} is closed")
+
+    def _check_key(self, key: object) -> None:
+        kind = type(key)
+        if kind is int:
+            if not _INT64_MIN <= key <= _INT64_MAX:  # type: ignore[operator]
+                raise ValueError(
+                    f"store {self.name!r}: int key {short_repr(key)} "
+                    "does not fit in 64 bits"
+                )
+        elif kind is str:
+            try:
+                key.encode("utf-8")  # type: ignore[attr-defined]
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"store {self.name!r}: key {short_repr(key)} has a lone surrogate"
+                ) from None
+        else:
+            raise TypeError(
+                f"store {self.name!r}: key must be a str or an int, "
+                f"got {kind.__name__} {short_repr(key)}"
+            )
+
+    def _plain_value(self, key: Key, value: Any) -> Any:
+        try:
+            return _plain(value)
+        except _Invalid as exc:
+            where = "".join(reversed(exc.path))
+            at = f" at {where}" if where else ""
+            if exc.error is TypeError:
+                why = f"is not JSON-serialisable: {exc.what}{at}"
+            else:
+                why = f"holds {exc.what}{at}"
+            message = f"store {self.name!r}: value for key {short_repr(key)} {why}"
+            raise exc.error(message) from None
+        except RecursionError:
+            raise ValueError(
+                f"store {self.name!r}: value for key {short_repr(key)} "
+                "is nested too deeply or refers to itself"
+            ) from None
+
+    def _prepare(self, key: Key, value: Any) -> Any:
+        """Check ``value`` and return the form the backend stores."""
+        raise NotImplementedError
+
+    def _commit(self, ops: list[_Op]) -> int:
+        """Apply ``ops`` atomically; return the number of rows changed."""
+        raise NotImplementedError
+
+
+class Transaction:
+    """A batch of changes to one store that lands whole or not at all.
+
+    Made by :meth:`Store.transaction`. Changes are checked when they are added
+    and kept aside until the ``with`` block ends without an exception; then they
+    are committed together (on a durable store, atomically also across a SIGKILL).
+    If the block raises, nothing is written. Reads inside the block see the
+    store, not the pending changes, and take no lock: two transactions that
+    write the same key are applied in the order they commit.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._ops: list[_Op] = []
+        self._done = False
+
+    def put(self, key: Key, value: Any) -> None:
+        """Add a put of ``value`` under ``key``; raises as :meth:`Store.put` does.
+
+        Never blocks.
+        """
+        self._check_open()
+        self._store._check_key(key)
+        self._ops.append(("put", key, self._store._prepare(key, value)))
+
+    def delete(self, key: Key) -> None:
+        """Add a removal of ``key`` (nothing happens if it is absent). Never blocks."""
+        self._check_open()
+        self._store._check_key(key)
+        self._ops.append(("delete", key))
+
+    def update(self, mapping: Mapping[Key, Any]) -> None:
+        """Add a put for every pair of ``mapping``. Never blocks."""
+        for key, value in mapping.items():
+            self.put(key, value)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    def __enter__(self) -> Transaction:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        ops, self._ops, self._done = self._ops, [], True
+        if exc_type is None and ops:
+            self._store._commit(ops)
+
+    def __repr__(self) -> str:
+        return f"<Transaction on {self._store!r} with {len(self._ops)} changes>"
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise StoreError(
+                f"store {self._store.name!r}: transaction has already ended"
+            )
+
+
+class _MemoryStore(Store):
+    """The in-memory backend: a dict of plain JSON values, copied in and out.
+
+    Nothing here switches greenlets, so no lock is needed: gevent never
+    preempts a greenlet between two Python statements.
+    """
+
+    def __init__(self, name: str, path: None = None, **kwargs: Any) -> None:
+        _check_options(**kwargs)
+        self._set_identity(name, None)
+        self._data: dict[Key, Any] | None = {}
+
+    def put(self, key: Key, value: Any) -> None:
+        data = self._data
+        if data is None:
+            raise self._closed_error()
+        if type(key) is not str or not key.isascii():
+            self._check_key(key)
+        kind = type(value)
+        if not (kind is int or (kind is str and value.isascii())):
+            value = self._plain_value(key, value)
+        data[key] = value
+
+    def get(self, key: Key, default: Any = None) -> Any:
+        data = self._data
+        if data is None:
+            raise self._closed_error()
+        if type(key) is not str and type(key) is not int:
+            self._check_key(key)
+        value = data.get(key, default)
+        kind = type(value)
+        if kind is dict or kind is list:
+            return _clone(value)
+        return value
+
+    def delete(self, key: Key) -> bool:
+        data = self._live()
+        self._check_key(key)
+        return data.pop(key, _MISSING) is not _MISSING
+
+    def clear(self) -> None:
+        self._live().clear()
+
+    def keys(self) -> list[Key]:
+        return list(self._live())
+
+    def values(self) -> list[Any]:
+        return [_clone(v) for v in self._live().values()]
+
+    def items(self) -> list[tuple[Key, Any]]:
+        return [(k, _clone(v)) for k, v in self._live().items()]
+
+    def close(self) -> None:
+        self._data = None
+
+    @property
+    def closed(self) -> bool:
+        return self._data is None
+
+    def __contains__(self, key: object) -> bool:
+        data = self._live()
+        self._check_key(key)
+        return key in data
+
+    def __len__(self) -> int:
+        return len(self._live())
+
+    def _live(self) -> dict[Key, Any]:
+        if self._data is None:
+            raise self._closed_error()
+        return self._data
+
+    def _prepare(self, key: Key, value: Any) -> Any:
+        return self._plain_value(key, value)
+
+    def _commit(self, ops: list[_Op]) -> int:
+        data = self._live()
+        for op in ops:
+            if op[0] == "put":
+                data[op[1]] = op[2]
+            else:
+                data.pop(op[1], None)
+        return len(ops)
+
+
+_MISSING: Any = object()
+
+
+def _check_options(synchronous: str = "normal", timeout: float = 30.0) -> None:
+    if synchronous not in ("normal", "full"):
+        raise ValueError(
+            f"synchronous must be 'normal' or 'full', got {short_repr(synchronous)}"
+        )
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ValueError(f"timeout must be seconds, got {short_repr(timeout)}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must not be negative, got {timeout}")
+
+
+class _Pending:
+    """One caller's changes waiting for a group commit in the worker thread."""
+
+    __slots__ = ("ops", "done", "result", "error")
+
+    def __init__(self, ops: list[_Op]) -> None:
+        self.ops = ops
+        self.done = gevent.event.Event()
+        self.result = 0
+        self.error: BaseException | None = None
+
+
+_ENCODE = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":")
+).encode
+
+
+class _SqliteStore(Store):
+    """The durable backend: one SQLite file in WAL mode, one table of JSON text.
+
+    Two connections: the hub's, used inline by the calling greenlet for reads
+    (and for writes under ``synchronous='normal'``), and the worker thread's,
+    used for checkpoints (and for group commits under ``synchronous='full'``).
+    Inline calls never switch greenlets while a statement or a transaction is
+    open (they only sleep between attempts), so the hub's connection needs no
+    lock; the worker's connection is only touched by its single thread.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        synchronous: Synchronous = "normal",
+        timeout: float = 30.0,
+    ) -> None:
+        _check_options(synchronous, timeout)
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"store path must be a str or a path, got {path!r}")
+        self._set_identity(name, os.path.abspath(os.fspath(path)))
+        self._synchronous = synchronous
+        self._timeout = float(timeout)
+        self._offload = synchronous == "full"
+        self._conn: sqlite3.Connection | None = None
+        self._worker_conn: sqlite3.Connection | None = None
+        self._pool: ThreadPool | None = None
+        self._queue: list[_Pending] = []
+        self._flusher: gevent.Greenlet | None = None
+        self._writes = 0
+        self._checkpointing = False
+        self._open()
+
+    # The public operations.
+
+    def put(self, key: Key, value: Any) -> None:
+        if type(key) is not str or not key.isascii():
+            self._check_key(key)
+        self._commit([("put", key, self._prepare(key, value))])
+
+    def get(self, key: Key, default: Any = None) -> Any:
+        if type(key) is not str:
+            self._check_key(key)
+        rows = self._read(_SQL_GET, (key,))
+        if not rows:
+            return default
+        return self._decode(key, rows[0][0])
+
+    def delete(self, key: Key) -> bool:
+        self._check_key(key)
+        return self._commit([("delete", key)]) > 0
+
+    def clear(self) -> None:
+        self._commit([("clear",)])
+
+    def keys(self) -> list[Key]:
+        return [row[0] for row in self._read("SELECT key FROM store", ())]
+
+    def values(self) -> list[Any]:
+        rows = self._read("SELECT key, value FROM store", ())
+        return [self._decode(key, text) for key, text in rows]
+
+    def items(self) -> list[tuple[Key, Any]]:
+        rows = self._read("SELECT key, value FROM store", ())
+        return [(key, self._decode(key, text)) for key, text in rows]
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+
+        # Writes already queued still land; new calls fail from here on.
+        if self._flusher is not None:
+            self._flusher.join()
+        pool, self._pool = self._pool, None
+        try:
+            conn.close()
+            if pool is not None:
+                pool.apply(self._close_worker)
+        except sqlite3.Error as exc:
+            raise self._file_error("close", exc) from exc
+        finally:
+            if pool is not None:
+                pool.kill()
+        _log.debug("store closed: name=%r path=%r", self.name, self.path)
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def __contains__(self, key: object) -> bool:
+        self._check_key(key)
+        return bool(self._read("SELECT 1 FROM store WHERE key = ?", (key,)))
+
+    def __len__(self) -> int:
+        count: int = self._read("SELECT count(*) FROM store", ())[0][0]
+        return count
+
+    # Encoding.
+
+    def _prepare(self, key: Key, value: Any) -> str:
+        kind = type(value)
+        if kind is int or (kind is str and value.isascii()):
+            return _ENCODE(value)
+        return _ENCODE(self._plain_value(key, value))
+
+    def _decode(self, key: Key, text: str) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise StoreError(
+                f"store {self.name!r}: the value for key {short_repr(key)} in "
+                f"{self.path!r} is not valid JSON: {exc}"
+            ) from exc
+
+    # Reading and writing.
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise self._closed_error()
+        return self._conn
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return self._retry("read", _fetch, self._live(), sql, params)
+
+    def _commit(self, ops: list[_Op]) -> int:
+        conn = self._live()
+        if self._offload:
+            return self._submit(ops)
+
+        changes: int = self._retry("write to", _apply, conn, [ops])[0]
+        self._writes += 1
+        if self._writes >= _CHECKPOINT_EVERY:
+            self._writes = 0
+            self._request_checkpoint()
+        return changes
+
+    def _retry(self, action: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn(*args)`` on the hub's connection until no lock is in the way.
+
+        Each attempt runs without switching greenlets; between attempts the
+        caller sleeps cooperatively (0.5 ms, doubling up to 50 ms) instead of
+        letting SQLite's busy handler block the hub.
+        """
+        delay = 0.0005
+        deadline = None
+        while True:
+            try:
+                return fn(*args)
+            except sqlite3.Error as exc:
+                if not _is_busy(exc):
+                    raise self._file_error(action, exc) from exc
+                now = time.monotonic()
+                deadline = now + self._timeout if deadline is None else deadline
+                if now >= deadline:
+                    raise self._file_error(action, exc) from exc
+            gevent.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _submit(self, ops: list[_Op]) -> int:
+        pending = _Pending(ops)
+        self._queue.append(pending)
+        if self._flusher is None:
+            self._flusher = gevent.spawn(self._flush)
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def _flush(self) -> None:
+        """Commit queued changes in groups, in the worker thread, until none are left.
+
+        Runs in its own greenlet so that a caller killed while it waits cannot
+        strand the others; each caller learns its own result or error.
+        """
+        group: list[_Pending] = []
+        try:
+            while self._queue:
+                group = self._queue[:_GROUP_LIMIT]
+                del self._queue[:_GROUP_LIMIT]
+                self._commit_group(group)
+        except BaseException:
+            # Killed from outside (gevent.killall at exit): fail everyone waiting.
+            for pending in group + self._queue:
+                pending.error = StoreError(f"store {self.name!r}: write interrupted")
+                pending.done.set()
+            self._queue = []
+            raise
+        finally:
+            self._flusher = None
+
+    def _commit_group(self, group: list[_Pending]) -> None:
+        assert self._pool is not None, "the pool outlives every queued write"
+        try:
+            results = self._pool.apply(
+                _apply, (self._worker_conn, [p.ops for p in group])
+            )
+        except sqlite3.Error as exc:
+            for pending in group:
+                error = self._file_error("write to", exc)
+                error.__cause__ = exc
+                pending.error = error
+        else:
+            for pending, result in zip(group, results, strict=True):
+                pending.result = result
+        for pending in group:
+            pending.done.set()
+
+    def _request_checkpoint(self) -> None:
+        if not self._checkpointing and self._pool is not None:
+            self._checkpointing = True
+            self._pool.spawn(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        # Runs in the worker thread: the fsyncs of a checkpoint stay off the hub.
+        try:
+            assert self._worker_conn is not None, "opened before any write"
+            self._worker_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            _log.warning(
+                "store checkpoint failed: name=%r path=%r error=%r",
+                self.name,
+                self.path,
+                exc,
+            )
+        finally:
+            self._checkpointing = False
+
+    # Opening and closing.
+
+    def _open(self) -> None:
+        self._check_location()
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise self._file_error("open", exc) from exc
+
+        pool = ThreadPool(1)
+        try:
+            self._retry("open", self._initialise, conn)
+            try:
+                pool.apply(self._connect_worker)
+            except sqlite3.Error as exc:
+                raise self._file_error("open", exc) from exc
+        except BaseException:
+            conn.close()
+            pool.apply(self._close_worker)
+            pool.kill()
+            raise
+        self._conn, self._pool = conn, pool
+        _log.debug(
+            "store opened: name=%r path=%r synchronous=%s",
+            self.name,
+            self.path,
+            self._synchronous,
+        )
+
+    def _check_location(self) -> None:
+        assert self.path is not None, "a durable store has a path"
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            why = f"directory {directory!r} does not exist"
+        elif os.path.isdir(self.path):
+            why = "it is a directory"
+        elif not os.access(directory, os.W_OK | os.X_OK):
+            why = f"directory {directory!r} is not writable"
+        elif os.path.exists(self.path) and not os.access(self.path, os.R_OK | os.W_OK):
+            why = "the file is not readable and writable"
+        else:
+            return
+        raise StoreError(f"store {self.name!r}: cannot open {self.path!r}: {why}")
+
+    def _initialise(self, conn: sqlite3.Connection) -> None:
+        """Check that the file is empty or a greensup store, then set it up.
+
+        Runs on the hub's connection and is retried whole if a lock is busy.
+        Nothing is written to a file that turns out not to be ours.
+        """
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != _APPLICATION_ID:
+            if app_id != 0 or conn.execute(_SQL_COUNT_SCHEMA).fetchone()[0]:
+                raise StoreError(
+                    f"store {self.name!r}: cannot open {self.path!r}: it is an "
+                    "SQLite database that is not a greensup store"
+                )
+        elif conn.execute("PRAGMA user_version").fetchone()[0] > _FORMAT_VERSION:
+            raise StoreError(
+                f"store {self.name!r}: cannot open {self.path!r}: it was written "
+                "by a newer greensup"
+            )
+
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise StoreError(
+                f"store {self.name!r}: cannot open {self.path!r}: SQLite refused "
+                f"WAL mode (journal mode is {mode!r})"
+            )
+        conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(_SCHEMA)
+            conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version={_FORMAT_VERSION}")
+            conn.execute("COMMIT")
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+    def _connect_worker(self) -> None:
+        # Runs in the worker thread; SQLite's busy handler may block it, not the hub.
+        assert self.path is not None, "a durable store has a path"
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self._timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        self._worker_conn = conn
+
+    def _close_worker(self) -> None:
+        # The last connection to close checkpoints the log into the database
+        # and removes it: closing this one last keeps that work off the hub.
+        conn, self._worker_conn = self._worker_conn, None
+        if conn is not None:
+            conn.close()
+
+    def _file_error(self, action: str, exc: sqlite3.Error) -> StoreError:
+        code = getattr(exc, "sqlite_errorcode", -1) or -1
+        why = _WHY.get(code & 0xFF, "SQLite failed")
+        if _is_busy(exc):
+            why = f"it stayed locked by another connection for {self._timeout}s"
+        elif self._conn is None and isinstance(exc, sqlite3.ProgrammingError):
+            return self._closed_error()
+        return StoreError(
+            f"store {self.name!r}: cannot {action} {self.path!r}: {why} ({exc})"
+        )
+
+
+_SQL_COUNT_SCHEMA = "SELECT count(*) FROM sqlite_master"
+_WHY = {
+    8: "the file or its directory is read-only",
+    10: "the disk reported an I/O error",
+    11: "the database file is corrupt",
+    13: "the disk is full",
+    14: "the file cannot be opened or created",
+    26: "the file is not an SQLite database",
+}
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _apply(conn: sqlite3.Connection, groups: list[list[_Op]]) -> list[int]:
+    """Apply each group of changes in one transaction; return rows changed by each.
+
+    Runs on the hub (inline writes) or in the worker thread (group commits). The
+    transaction is rolled back on any error, so a failed call writes nothing.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        changed = []
+        for ops in groups:
+            before = conn.total_changes
+            for op in ops:
+                if op[0] == "put":
+                    conn.execute(_SQL_PUT, (op[1], op[2]))
+                elif op[0] == "delete":
+                    conn.execute(_SQL_DELETE, (op[1],))
+                else:
+                    conn.execute(_SQL_CLEAR)
+            changed.append(conn.total_changes - before)
+        conn.execute("COMMIT")
+    finally:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    return changed
