@@ -14,7 +14,6 @@ import time
 import gevent
 import gevent.event
 import gevent.queue
-
 from _common import (
     Figures,
     Workload,

@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 import gevent
+from _common import Figures, Workload, median, percentile, rate, rss_bytes, settle
 
 import greensup
-from _common import Figures, Workload, median, percentile, rate, rss_bytes, settle
 
 __all__ = ["WORKLOADS", "Echo"]
 

@@ -12,7 +12,6 @@ import warnings
 from typing import Any
 
 import gevent
-
 from _common import (
     Figures,
     Workload,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from thespian.actors import Actor, ActorExitRequest, ActorSystem
-
 from _common import (
     Figures,
     Workload,
@@ -21,6 +19,7 @@ from _common import (
     settle,
     unsupported,
 )
+from thespian.actors import Actor, ActorExitRequest, ActorSystem
 
 __all__ = ["WORKLOADS"]
 

@@ -16,8 +16,6 @@ from typing import Any
 import logbook
 import trio
 import trio.testing
-from triotp import dynamic_supervisor, gen_server, mailbox, supervisor
-
 from _common import (
     Figures,
     Workload,
@@ -28,6 +26,7 @@ from _common import (
     settle,
     unsupported,
 )
+from triotp import dynamic_supervisor, gen_server, mailbox, supervisor
 
 __all__ = ["WORKLOADS"]
 
@@ -152,7 +151,10 @@ def supervised(n: int) -> Figures:
                 await mailbox.receive(mid)
 
         spec = supervisor.child_spec(
-            id="child", task=child, args=[], restart=supervisor.restart_strategy.PERMANENT
+            id="child",
+            task=child,
+            args=[],
+            restart=supervisor.restart_strategy.PERMANENT,
         )
         async with trio.open_nursery() as nursery:
             sup = await nursery.start(dynamic_supervisor.start, supervisor.options())
@@ -223,7 +225,7 @@ def memory(n: int) -> Figures:
         before = rss_bytes()
 
         async with trio.open_nursery() as nursery:
-            for i in range(n):
+            for _ in range(n):
                 nursery.start_soon(gen_server.start, ECHO, None, None)
             await trio.sleep(0)
             await trio.testing.wait_all_tasks_blocked()
