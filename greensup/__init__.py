@@ -6,6 +6,13 @@ Everything public is importable from here; timers also as ``greensup.timer``.
 from __future__ import annotations
 
 from greensup import timer
+from greensup._application import (
+    Application,
+    run,
+    start_application,
+    stop_application,
+)
+from greensup._dynamic_supervisor import DynamicSupervisor
 from greensup._errors import (
     AlreadyRegistered,
     AlreadyStarted,
@@ -38,16 +45,26 @@ from greensup._process import (
     unregister,
     whereis,
 )
+from greensup._supervisor import (
+    ChildInfo,
+    Supervisor,
+    TreeNode,
+    format_tree,
+    supervision_tree,
+)
 from greensup._types import ChildSpec, Down, Exit, Ref, make_ref
 from greensup.timer import TimerRef
 
 __all__ = [
     "AlreadyRegistered",
     "AlreadyStarted",
+    "Application",
     "CallTimeout",
     "Caller",
+    "ChildInfo",
     "ChildSpec",
     "Down",
+    "DynamicSupervisor",
     "Exit",
     "GenServer",
     "GreensupError",
@@ -61,23 +78,30 @@ __all__ = [
     "ServerExit",
     "StartError",
     "Stop",
+    "Supervisor",
     "TimerRef",
+    "TreeNode",
     "call",
     "cast",
     "demonitor",
     "exit",
+    "format_tree",
     "link",
     "make_ref",
     "monitor",
     "receive",
     "register",
     "registered",
+    "run",
     "self_pid",
     "send",
     "spawn",
     "spawn_link",
     "spawn_monitor",
+    "start_application",
     "stop",
+    "stop_application",
+    "supervision_tree",
     "timer",
     "trap_exit",
     "unlink",

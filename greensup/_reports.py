@@ -52,6 +52,6 @@ def report(
 
 def _show(value: Any) -> str:
     if isinstance(value, str):
-        return value if value.isidentifier() else repr(value)
+        return value
     text = repr(value)
     return text if len(text) <= 200 else text[:197] + "..."

@@ -704,7 +704,7 @@ class _SqliteStore(Store):
 
     def _commit(self, ops: list[_Op]) -> int:
         conn = self._live()
-        if self._offload:
+        if self._offload or self._checkpointing or self._flusher is not None:
             return self._submit(ops)
 
         changes: int = self._retry("write to", _apply, conn, [ops])[0]
