@@ -140,7 +140,6 @@ class JobQueueApp(greensup.Application):
         on_activity: called in the StatsCollector's process with each activity.
 
     Attributes:
-        root: the root supervisor, once started.
         summary: the final counts, once the app has stopped gracefully.
     """
 
@@ -151,7 +150,6 @@ class JobQueueApp(greensup.Application):
         on_activity: Callable[[Activity], None] | None = None,
     ) -> None:
         self.config = config
-        self.root: greensup.Pid | None = None
         self.summary: Summary | None = None
         self.state: QueueState | None = state
         self._owns_state = state is None
@@ -169,14 +167,14 @@ class JobQueueApp(greensup.Application):
         if self.state is None:
             self.state = LocalState(self.config.data_dir)
         self._started_at = time.monotonic()
-        self.root = greensup.Supervisor.start_link(
+        root = greensup.Supervisor.start_link(
             self._children(self.state),
             strategy="one_for_one",
             name=self.config.names.root,
         )
         if self.config.jobs:
             self.submit(self.config.jobs)
-        return self.root
+        return root
 
     def prep_stop(self) -> None:
         """Stop the producer, drain the queue, and take the final counts."""

@@ -402,7 +402,12 @@ class JobQueue(greensup.GenServer):
             return  # a duplicate timer from a restarted RetryManager
         del self._retrying[job_id]
         self._pending.appendleft(entry.job)
-        self._emit("requeued", entry.job, attempts + 1, detail=f"retry {attempts}/{MAX_RETRIES} due")
+        self._emit(
+            "requeued",
+            entry.job,
+            attempts + 1,
+            detail=f"retry {attempts}/{MAX_RETRIES} due",
+        )
         self._dispatch()
 
     def _on_worker_down(self, pid: greensup.Pid, reason: Any) -> None:

@@ -74,8 +74,8 @@ class SavedJob:
 class QueueState(Protocol):
     """Where the queue keeps unfinished jobs and dead letters.
 
-    Every method may block while it writes; none switches greenlets in
-    :class:`LocalState`, so each call is atomic for the processes of the demo.
+    Any method may block (and switch greenlets) while the storage works; each
+    call's effect is all-or-nothing.
     """
 
     def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
@@ -130,13 +130,30 @@ class LocalState:
             self.close()
             raise
 
+    @staticmethod
+    def read_dead_letters(data_dir: str) -> list[Job]:
+        """Return the dead letters stored in ``data_dir``, opening nothing else.
+
+        Raises:
+            CorruptState: the dead-letter file is corrupt.
+        """
+        path = os.path.join(data_dir, DEAD_LETTERS_FILE)
+        store = _open_store("demo.dead_letters", path)
+        try:
+            _check_records(store, path, _parse_dead)
+            jobs = [_parse_dead(value) for value in store.values()]
+        finally:
+            store.close()
+        jobs.sort(key=lambda job: job.submitted_at)
+        return jobs
+
     def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
-        """Record ``job`` as unfinished with ``status``. Never switches greenlets."""
+        """Record ``job`` as unfinished with ``status``, replacing its last record."""
         record = {"job": job.to_dict(), "status": status, "due_at": due_at}
         self._jobs.put(job.id, record)
 
     def remove(self, job_id: str) -> None:
-        """Forget a finished job. Never switches greenlets."""
+        """Forget a finished job; unknown ids are ignored."""
         self._jobs.delete(job_id)
 
     def load(self) -> list[SavedJob]:
@@ -160,7 +177,7 @@ class LocalState:
         return jobs
 
     def dead_letter_count(self) -> int:
-        """Return how many dead letters are stored. Never switches greenlets."""
+        """Return how many dead letters are stored."""
         return len(self._dead)
 
     def close(self) -> None:

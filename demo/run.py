@@ -1,0 +1,474 @@
+"""The demo's command line: ``python demo/run.py [options]``.
+
+Parses and checks the options (bad input: one line on stderr, exit status 2,
+the data directory untouched), opens the durable state, then runs the
+Application: with the dashboard on a terminal, or headless, printing one
+activity line per event. It stops gracefully on SIGINT or SIGTERM, after
+``--duration`` seconds, or with ``--until-idle`` once no job is left, and
+writes ``--summary``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if __name__ == "__main__" and not __package__:
+    # Run as a script, Python puts demo/ first on the path, where queue.py
+    # would shadow the standard library's queue: use the repository root.
+    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sys.path[0] = _root
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import logging.handlers  # noqa: E402
+import math  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any, TextIO  # noqa: E402
+
+import gevent  # noqa: E402
+
+import greensup  # noqa: E402
+from demo.app import JobQueueApp, Summary  # noqa: E402
+from demo.config import DemoConfig  # noqa: E402
+from demo.state import DEAD_LETTERS_FILE, CorruptState, LocalState, check_state_files  # noqa: E402
+from demo.stats import Activity, format_activity  # noqa: E402
+from greensup import timer  # noqa: E402
+
+__all__ = [
+    "Options",
+    "UsageError",
+    "default_data_dir",
+    "main",
+    "parse_args",
+    "prepare_data_dir",
+    "run_app",
+]
+
+PROG = "run.py"
+LOG_FILE = "demo.log"
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message names the option, value or path."""
+
+
+class Options(argparse.Namespace):
+    """The parsed command line (see :func:`parse_args`)."""
+
+    workers: int
+    max_workers: int
+    jobs: int
+    rate: float
+    max_depth: int
+    failure_rate: float
+    crash_rate: float
+    speed: float
+    seed: int | None
+    data_dir: str
+    headless: bool
+    duration: float | None
+    until_idle: bool
+    summary: str | None
+    list_dead_letters: bool
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, no usage block
+        raise UsageError(message)
+
+
+def _number(
+    kind: Callable[[str], Any], low: float, high: float = math.inf, above: bool = False
+) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(
+                f"invalid value {text!r}: not {what}"
+            ) from None
+        if (
+            not math.isfinite(value)
+            or value < low
+            or value > high
+            or (above and value == low)
+        ):
+            if above:
+                bound = f"must be above {low:g}"
+            elif high == math.inf:
+                bound = f"must be at least {low:g}"
+            else:
+                bound = f"must be between {low:g} and {high:g}"
+            raise argparse.ArgumentTypeError(f"invalid value {text!r}: {bound}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def default_data_dir() -> str:
+    """Return ``$XDG_STATE_HOME/greensup-demo``, or under ``~/.local/state``."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
+    return os.path.join(base, "greensup-demo")
+
+
+def _build_parser() -> _Parser:
+    parser = _Parser(
+        prog=PROG,
+        description="An image-processing job queue supervised by greensup.",
+    )
+    add = parser.add_argument
+    add(
+        "--workers",
+        type=_number(int, 1),
+        default=4,
+        metavar="N",
+        help="pool size at start (default 4)",
+    )
+    add(
+        "--max-workers",
+        type=_number(int, 1),
+        default=8,
+        metavar="N",
+        help="upper bound of the pool (default 8)",
+    )
+    add(
+        "--jobs",
+        type=_number(int, 0),
+        default=20,
+        metavar="N",
+        help="jobs submitted at start (default 20)",
+    )
+    add(
+        "--rate",
+        type=_number(float, 0),
+        default=0.0,
+        metavar="R",
+        help="further jobs per second from a producer (default 0)",
+    )
+    add(
+        "--max-depth",
+        type=_number(int, 1),
+        default=100,
+        metavar="N",
+        help="pending jobs past which submissions are rejected (default 100)",
+    )
+    add(
+        "--failure-rate",
+        type=_number(float, 0, 1),
+        default=0.2,
+        metavar="F",
+        help="share of attempts failing with a transient error (default 0.2)",
+    )
+    add(
+        "--crash-rate",
+        type=_number(float, 0, 1),
+        default=0.05,
+        metavar="F",
+        help="share of attempts crashing their worker (default 0.05)",
+    )
+    add(
+        "--speed",
+        type=_number(float, 0, above=True),
+        default=1.0,
+        metavar="X",
+        help="divides every simulated duration and backoff (default 1)",
+    )
+    add(
+        "--seed",
+        type=_number(int, -math.inf),
+        default=None,
+        metavar="N",
+        help="seed for reproducible jobs and faults",
+    )
+    add(
+        "--data-dir",
+        default=None,
+        metavar="DIR",
+        help=f"where the durable state lives (default {default_data_dir()})",
+    )
+    add(
+        "--headless",
+        action="store_true",
+        help="no dashboard: activity lines on stdout (automatic when not a tty)",
+    )
+    add(
+        "--duration",
+        type=_number(float, 0, above=True),
+        default=None,
+        metavar="S",
+        help="stop gracefully after S seconds",
+    )
+    add(
+        "--until-idle",
+        action="store_true",
+        help="stop gracefully once nothing is pending, in flight or retrying",
+    )
+    add(
+        "--summary",
+        default=None,
+        metavar="PATH",
+        help="on exit, write the final counts as JSON to PATH",
+    )
+    add(
+        "--list-dead-letters",
+        action="store_true",
+        help="print the stored dead letters as JSON lines and exit",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, DemoConfig]:
+    """Parse and check the command line; touches no file.
+
+    Returns:
+        The options and the :class:`DemoConfig` they describe.
+
+    Raises:
+        UsageError: an option or value is invalid.
+    """
+    options = _build_parser().parse_args(argv, namespace=Options())
+    if options.max_workers < options.workers:
+        raise UsageError(
+            f"argument --max-workers: invalid value {options.max_workers}: "
+            f"below --workers {options.workers}"
+        )
+    if options.data_dir is not None and not options.data_dir.strip():
+        raise UsageError("argument --data-dir: invalid value '': empty path")
+    options.data_dir = os.path.abspath(
+        os.path.expanduser(options.data_dir or default_data_dir())
+    )
+    if options.summary is not None:
+        _check_summary_path(options.summary)
+
+    config = DemoConfig(
+        workers=options.workers,
+        max_workers=options.max_workers,
+        jobs=options.jobs,
+        rate=options.rate,
+        max_depth=options.max_depth,
+        failure_rate=options.failure_rate,
+        crash_rate=options.crash_rate,
+        speed=options.speed,
+        seed=options.seed,
+        data_dir=options.data_dir,
+    )
+    return options, config
+
+
+def _check_summary_path(path: str) -> None:
+    full = os.path.abspath(path)
+    parent = os.path.dirname(full)
+    if os.path.isdir(full):
+        raise UsageError(f"argument --summary: {path}: is a directory")
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"argument --summary: {path}: directory not writable")
+
+
+def prepare_data_dir(path: str) -> None:
+    """Check that ``path`` can hold the state, then create it if missing.
+
+    Raises:
+        UsageError: ``path`` or an ancestor is not a writable directory, or a
+            state file in it is corrupt; nothing was created or changed.
+    """
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"argument --data-dir: {existing}: not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"argument --data-dir: {existing}: not writable")
+    if existing == path:
+        try:
+            check_state_files(path)
+        except CorruptState as exc:
+            raise UsageError(str(exc)) from None
+
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"argument --data-dir: {path}: {exc.strerror}") from None
+
+
+def list_dead_letters(data_dir: str, out: TextIO) -> None:
+    """Print the dead letters in ``data_dir`` as JSON lines; changes nothing.
+
+    Raises:
+        UsageError: the dead-letter file is corrupt.
+    """
+    path = os.path.join(data_dir, DEAD_LETTERS_FILE)
+    if not os.path.isfile(path):
+        return
+    try:
+        check_state_files(data_dir)
+        jobs = LocalState.read_dead_letters(data_dir)
+    except CorruptState as exc:
+        raise UsageError(str(exc)) from None
+    for job in jobs:
+        record = job.to_dict()
+        del record["fault_seed"]
+        out.write(json.dumps(record) + "\n")
+
+
+def run_app(
+    app: JobQueueApp,
+    duration: float | None = None,
+    until_idle: bool = False,
+    signals: bool = True,
+) -> int:
+    """Start ``app``, wait for a reason to stop, stop it gracefully.
+
+    Blocks until SIGINT or SIGTERM (with ``signals``), ``duration`` seconds,
+    the queue becoming idle (with ``until_idle``), or the root supervisor
+    exiting.
+
+    Returns:
+        0 after a graceful stop, 1 when the supervision tree died.
+    """
+    me = greensup.self_pid()
+    handlers = []
+    if signals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            name = signal.Signals(signum).name
+            handlers.append(
+                gevent.signal_handler(signum, greensup.send, me, ("stop", name))
+            )
+    try:
+        greensup.start_application(app)
+        assert app.root is not None, "the application started without a root"
+        root_ref = greensup.monitor(app.root)
+        if duration is not None:
+            timer.send_after(duration, me, ("stop", "duration"))
+        if until_idle:
+            app.notify_idle(me)
+
+        message = greensup.receive(match=lambda m: _is_stop(m, root_ref))
+        if isinstance(message, greensup.Down):
+            _stop_quietly(app)
+            return 1
+        greensup.demonitor(root_ref, flush=True)
+        greensup.stop_application(app)
+        return 0
+    finally:
+        for handler in handlers:
+            handler.cancel()
+
+
+def _is_stop(message: Any, root_ref: greensup.Ref) -> bool:
+    if isinstance(message, greensup.Down):
+        return message.ref == root_ref
+    return isinstance(message, tuple) and message[:1] in (("stop",), ("queue_idle",))
+
+
+def _stop_quietly(app: JobQueueApp) -> None:
+    try:
+        greensup.stop_application(app)
+    except Exception as exc:  # the tree is gone already: report and go on
+        logging.getLogger("demo").error("stopping after the tree died: %r", exc)
+
+
+def _print_activity(out: TextIO) -> Callable[[Activity], None]:
+    def show(activity: Activity) -> None:
+        out.write(format_activity(activity) + "\n")
+        out.flush()
+
+    return show
+
+
+def _note(out: TextIO, kind: str, detail: str) -> None:
+    now = time.time()
+    out.write(
+        format_activity(Activity(kind, now, time.monotonic(), detail=detail)) + "\n"
+    )
+    out.flush()
+
+
+def _configure_logging(data_dir: str) -> None:
+    # Crash reports carry tracebacks: they go to a file, not over the activity.
+    handler = logging.handlers.RotatingFileHandler(
+        os.path.join(data_dir, LOG_FILE), maxBytes=1_000_000, backupCount=1
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
+    for name in ("greensup", "demo"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
+def _write_summary(path: str, summary: Summary) -> None:
+    temporary = f"{path}.tmp"
+    with open(temporary, "w", encoding="utf-8") as file:
+        json.dump(summary.to_dict(), file, indent=2)
+        file.write("\n")
+    os.replace(temporary, path)
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the demo with the command line ``argv``; return the exit status."""
+    out = out or sys.stdout
+    try:
+        options, config = parse_args(argv)
+        if options.list_dead_letters:
+            list_dead_letters(config.data_dir or "", out)
+            return 0
+        prepare_data_dir(options.data_dir)
+        state = LocalState(options.data_dir)
+    except (UsageError, CorruptState) as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+
+    _configure_logging(options.data_dir)
+    headless = options.headless or not out.isatty()
+    try:
+        if not headless:
+            try:
+                from demo import ui
+            except ImportError:
+                headless = True
+        if headless:
+            app = JobQueueApp(config, state=state, on_activity=_print_activity(out))
+            _note(out, "starting", _describe(config, state))
+            status = run_app(app, options.duration, options.until_idle)
+        else:
+            app = JobQueueApp(config, state=state)
+            status = ui.run_dashboard(app, options.duration, options.until_idle)
+    finally:
+        state.close()
+
+    if app.summary is not None:
+        if headless:
+            _note(out, "stopped", _brief(app.summary))
+        if options.summary is not None:
+            _write_summary(options.summary, app.summary)
+    return status
+
+
+def _describe(config: DemoConfig, state: LocalState) -> str:
+    waiting = len(state.load())
+    resumed = f", {waiting} unfinished jobs to resume" if waiting else ""
+    return (
+        f"{config.workers} workers (max {config.max_workers}), {config.jobs} jobs, "
+        f"speed {config.speed:g}, data in {config.data_dir}{resumed}"
+    )
+
+
+def _brief(summary: Summary) -> str:
+    return (
+        f"{summary.completed} completed, {summary.dead_lettered} dead-lettered, "
+        f"{summary.pending + summary.retrying} saved for the next run, "
+        f"{summary.rejected} rejected, {summary.throughput:.1f} jobs/s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
