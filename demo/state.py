@@ -16,6 +16,8 @@ again after the restart.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -132,18 +134,26 @@ class LocalState:
 
     @staticmethod
     def read_dead_letters(data_dir: str) -> list[Job]:
-        """Return the dead letters stored in ``data_dir``, opening nothing else.
+        """Return the dead letters stored in ``data_dir``, changing nothing.
+
+        Opening an SQLite file writes to it (even just its change counter), so
+        this reads a copy made in a temporary directory.
 
         Raises:
             CorruptState: the dead-letter file is corrupt.
         """
         path = os.path.join(data_dir, DEAD_LETTERS_FILE)
-        store = _open_store("demo.dead_letters", path)
-        try:
-            _check_records(store, path, _parse_dead)
-            jobs = [_parse_dead(value) for value in store.values()]
-        finally:
-            store.close()
+        with tempfile.TemporaryDirectory(prefix="greensup-demo-") as scratch:
+            copy = os.path.join(scratch, DEAD_LETTERS_FILE)
+            for suffix in ("", "-wal"):
+                if os.path.exists(path + suffix):
+                    shutil.copyfile(path + suffix, copy + suffix)
+            store = _open_store("demo.dead_letters", copy, shown_as=path)
+            try:
+                _check_records(store, path, _parse_dead)
+                jobs = [_parse_dead(value) for value in store.values()]
+            finally:
+                store.close()
         jobs.sort(key=lambda job: job.submitted_at)
         return jobs
 
@@ -210,11 +220,17 @@ def check_state_files(data_dir: str) -> None:
             raise CorruptState(path, "not an SQLite database")
 
 
-def _open_store(name: str, path: str) -> greensup.Store:
+def _open_store(name: str, path: str, shown_as: str | None = None) -> greensup.Store:
     try:
         return greensup.Store(name, path=path)
     except Exception as exc:
-        raise CorruptState(path, str(exc) or type(exc).__name__) from None
+        raise CorruptState(shown_as or path, _cause(exc)) from None
+
+
+def _cause(exc: BaseException) -> str:
+    # The Store's message names its file; the SQLite error under it says why.
+    cause = exc.__cause__ or exc
+    return str(cause) or type(cause).__name__
 
 
 def _check_records(store: greensup.Store, path: str, parse: Any) -> None:
