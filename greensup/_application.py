@@ -16,6 +16,7 @@ from typing import Any
 
 import gevent
 
+from greensup._errors import ReceiveTimeout
 from greensup._genserver import GenServer, Stop, call, stop
 from greensup._process import Pid, monitor, receive, self_pid, send, trap_exit
 from greensup._reports import application_log, report
@@ -178,6 +179,21 @@ def _on_signal(waiter: Pid, signum: int) -> None:
     send(waiter, ("signal", signum))
 
 
+def _wait_for_signal_or_down(ref: Any) -> Any:
+    def wanted(m: Any) -> bool:
+        if type(m) is Down:
+            return bool(m.ref == ref)
+        return isinstance(m, tuple) and len(m) == 2 and m[0] == "signal"
+
+    while True:
+        # A timed wait keeps a watcher on the loop: with only signal watchers
+        # (which do not hold the loop open) gevent would call it a deadlock.
+        try:
+            return receive(3600.0, wanted)
+        except ReceiveTimeout:
+            continue
+
+
 def run(app: Application) -> int:
     """Start ``app``, block until SIGINT/SIGTERM or the root supervisor exits,
     then stop it gracefully.
@@ -197,13 +213,7 @@ def run(app: Application) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM)
     ]
     try:
-        msg = receive(
-            None,
-            lambda m: (
-                (type(m) is Down and m.ref == ref)
-                or (isinstance(m, tuple) and len(m) == 2 and m[0] == "signal")
-            ),
-        )
+        msg = _wait_for_signal_or_down(ref)
     finally:
         for handler in handlers:
             handler.cancel()

@@ -19,7 +19,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from greensup._errors import AlreadyStarted, NotFound, StartError
+from greensup._errors import AlreadyStarted, GreensupError, NotFound, StartError
 from greensup._genserver import GenServer, Stop, call, stop
 from greensup._process import (
     Pid,
@@ -97,7 +97,12 @@ class TreeNode:
 
     def format(self, indent: str = "") -> str:
         """Return the tree as indented text, one line per process."""
-        ident = self.id.__name__ if isinstance(self.id, type) else short_repr(self.id)
+        if isinstance(self.id, type):
+            ident = self.id.__name__
+        elif isinstance(self.id, str) and not indent:
+            ident = self.id  # the root's registered name
+        else:
+            ident = short_repr(self.id)
         where = repr(self.pid) if self.pid is not None else "not running"
         line = f"{indent}{where}" if self.id is self.pid else f"{indent}{ident} {where}"
         line += f" {self.type} restarts={self.restarts}"
@@ -202,7 +207,7 @@ class SupervisorBase(GenServer):
             return _Failure(error)
         try:
             return handler(request[1])
-        except (NotFound, AlreadyStarted, StartError, ValueError) as exc:
+        except (GreensupError, ValueError, TypeError) as exc:
             return _Failure(exc)
 
     def _do_count_children(self, _: None) -> dict[str, int]:
