@@ -45,6 +45,7 @@ from greensup._process import (
     unregister,
     whereis,
 )
+from greensup._store import Store, StoreError, Transaction
 from greensup._supervisor import (
     ChildInfo,
     Supervisor,
@@ -78,8 +79,11 @@ __all__ = [
     "ServerExit",
     "StartError",
     "Stop",
+    "Store",
+    "StoreError",
     "Supervisor",
     "TimerRef",
+    "Transaction",
     "TreeNode",
     "call",
     "cast",
