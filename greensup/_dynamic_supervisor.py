@@ -7,7 +7,7 @@ A restarted child keeps its place (and its slot under ``max_children``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from greensup._errors import MaxChildren, NotFound
 from greensup._genserver import stop
@@ -65,7 +65,7 @@ class DynamicSupervisor(SupervisorBase):
         _check_intensity(max_restarts, max_seconds)
         return super().start_link(max_children, max_restarts, max_seconds, name=name)
 
-    def init(  # type: ignore[override]
+    def init(
         self, max_children: int | None, max_restarts: int, max_seconds: float
     ) -> None:
         self._setup(max_restarts, max_seconds)
@@ -147,7 +147,7 @@ class DynamicSupervisor(SupervisorBase):
 
         OTP: ``DynamicSupervisor.start_child/2``.
         """
-        return _request(sup, "start_child", to_spec(spec))
+        return cast(Pid, _request(sup, "start_child", to_spec(spec)))
 
     @staticmethod
     def terminate_child(sup: Pid | str, pid: Pid) -> None:
@@ -163,12 +163,12 @@ class DynamicSupervisor(SupervisorBase):
     @staticmethod
     def which_children(sup: Pid | str) -> list[ChildInfo]:
         """Return ``(None, pid, type, restart)`` for each child: a snapshot."""
-        return _request(sup, "which_children", None)
+        return cast("list[ChildInfo]", _request(sup, "which_children", None))
 
     @staticmethod
     def count_children(sup: Pid | str) -> dict[str, int]:
         """Return ``{'specs', 'active', 'supervisors', 'workers'}`` counts."""
-        return _request(sup, "count_children", None)
+        return cast("dict[str, int]", _request(sup, "count_children", None))
 
     @staticmethod
     def stop(

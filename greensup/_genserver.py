@@ -10,6 +10,7 @@ A caller never waits in vain: its reply slot is answered when the server exits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from greensup._errors import CallTimeout, ServerExit, StartError
@@ -223,7 +224,11 @@ class GenServer:
 
 
 def _start(
-    cls: type[GenServer], args: tuple, kwargs: dict, name: str | None, link: bool
+    cls: type[GenServer],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    name: str | None,
+    link: bool,
 ) -> Pid:
     if not (isinstance(cls, type) and issubclass(cls, GenServer)):
         raise TypeError(f"start needs a GenServer subclass, got {short_repr(cls)}")
@@ -252,8 +257,8 @@ def _describe(reason: Reason) -> str:
 
 def _serve(
     cls: type[GenServer],
-    args: tuple,
-    kwargs: dict,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
     name: str | None,
     parent: Pid | None,
     slot: ReplySlot,
@@ -275,7 +280,11 @@ def _serve(
 
 
 def _init(
-    server: GenServer, me: Pid, name: str | None, args: tuple, kwargs: dict
+    server: GenServer,
+    me: Pid,
+    name: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Reason | None:
     """Register and run ``init``; return why the start failed, or None."""
     if name is not None:
@@ -284,7 +293,7 @@ def _init(
         except Exception as exc:
             return exc
     try:
-        result = server.init(*args, **kwargs)
+        result = server.init(*args, **kwargs)  # type: ignore[func-returns-value]
     except Stop as stop:
         return stop.reason
     except Exception as exc:
@@ -306,13 +315,15 @@ def _loop(server: GenServer, me: Pid) -> None:
             if kind is _Call:
                 _handle_call(server, msg)
             elif kind is _Cast:
-                _check_none(server, "handle_cast", server.handle_cast(msg.request))
+                _check_none(
+                    server, "handle_cast", _call_back(server.handle_cast, msg.request)
+                )
             elif kind is _StopRequest:
                 _terminate(server, msg.reason)
             elif kind is Exit and msg.pid is server._parent and me._trap:
                 _terminate(server, msg.reason)
             else:
-                _check_none(server, "handle_info", server.handle_info(msg))
+                _check_none(server, "handle_info", _call_back(server.handle_info, msg))
         except Stop as stop:
             _terminate(server, stop.reason)
         except Exception as exc:
@@ -333,6 +344,12 @@ def _handle_call(server: GenServer, msg: _Call) -> None:
             f"{type(server).__name__}.handle_call returned a Stop; raise it instead"
         )
     msg.caller._slot.answer(result)
+
+
+def _call_back(callback: Callable[[Any], None], arg: Any) -> object:
+    """Call a callback that must return None, keeping what it did return."""
+    result: object = callback(arg)  # type: ignore[func-returns-value]
+    return result
 
 
 def _check_none(server: GenServer, callback: str, result: Any) -> None:

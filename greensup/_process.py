@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 _ALIVE: Any = None  # the ``_reason`` of a process that has not exited
+_Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _pid_ids = itertools.count(1)
 
 
@@ -138,15 +139,16 @@ class _ProcessGreenlet(greenlet):
 
     __slots__ = ("pid", "_call")
 
-    def __init__(self, call: tuple[Callable[..., Any], tuple[Any, ...], dict]) -> None:
+    def __init__(self, call: _Call) -> None:
         super().__init__(parent=get_hub())
         self.pid = Pid(self)
-        self._call = call
+        self._call: _Call | None = call
 
     def run(self) -> None:
         pid = self.pid
         if pid._reason is not _ALIVE:
             return  # exited before it first ran: its function never runs
+        assert self._call is not None, "a process runs once"
         fn, args, kwargs = self._call
         self._call = None
         try:
@@ -221,7 +223,9 @@ def check_callable(fn: object) -> None:
         raise TypeError(f"spawn needs a callable, got {short_repr(fn)}")
 
 
-def _new_process(fn: Callable[..., Any], args: tuple, kwargs: dict) -> Pid:
+def _new_process(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Pid:
     check_callable(fn)
     glet = _ProcessGreenlet((fn, args, kwargs))
     return glet.pid
@@ -380,7 +384,7 @@ def unlink(dest: Pid | str) -> None:
         pid._links.discard(me)
 
 
-def _add_monitor(watcher: Pid, target: Pid | None, label: object = None) -> Ref:
+def _add_monitor(watcher: Pid, target: Pid | None, label: Pid | str = "") -> Ref:
     ref = Ref()
     if target is None or target._reason is not _ALIVE:
         watcher._mailbox.put(Down(ref, target or label, "noproc"))
@@ -454,7 +458,7 @@ def exit(dest: Pid | str, reason: Reason) -> None:
     _unwind_if_exited(me)
 
 
-def _signal(target: Pid, sender: Pid | None, reason: Reason) -> None:
+def _signal(target: Pid, sender: Pid, reason: Reason) -> None:
     """Deliver an exit signal; never blocks, never raises (hub-safe)."""
     if target._reason is not _ALIVE:
         return

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from greensup._errors import AlreadyStarted, GreensupError, NotFound, StartError
 from greensup._genserver import GenServer, Stop, call, stop
@@ -265,7 +265,9 @@ class SupervisorBase(GenServer):
                 deadline = None
             else:
                 exit_signal(pid, "shutdown")
-                deadline = None if shutdown == "infinity" else now + float(shutdown)
+                deadline = (
+                    None if shutdown == "infinity" else now + float(shutdown or 0)
+                )
             waiting[ref] = (child, deadline)
 
         while waiting:
@@ -405,7 +407,7 @@ class Supervisor(SupervisorBase):
         specs = _checked_specs(children, strategy, max_restarts, max_seconds)
         return super().start_link(specs, strategy, max_restarts, max_seconds, name=name)
 
-    def init(  # type: ignore[override]
+    def init(
         self,
         specs: list[ChildSpec],
         strategy: Strategy,
@@ -550,7 +552,7 @@ class Supervisor(SupervisorBase):
 
         OTP: ``supervisor:start_child/2``.
         """
-        return _request(sup, "start_child", to_spec(spec))
+        return cast(Pid, _request(sup, "start_child", to_spec(spec)))
 
     @staticmethod
     def terminate_child(sup: Pid | str, child_id: Hashable) -> None:
@@ -574,7 +576,7 @@ class Supervisor(SupervisorBase):
 
         OTP: ``supervisor:restart_child/2``.
         """
-        return _request(sup, "restart_child", child_id)
+        return cast(Pid, _request(sup, "restart_child", child_id))
 
     @staticmethod
     def delete_child(sup: Pid | str, child_id: Hashable) -> None:
@@ -592,7 +594,7 @@ class Supervisor(SupervisorBase):
     def which_children(sup: Pid | str) -> list[ChildInfo]:
         """Return ``(id, pid or None, type, restart)`` for each child, in start
         order: a snapshot. OTP: ``supervisor:which_children/1``."""
-        return _request(sup, "which_children", None)
+        return cast("list[ChildInfo]", _request(sup, "which_children", None))
 
     @staticmethod
     def count_children(sup: Pid | str) -> dict[str, int]:
@@ -600,7 +602,7 @@ class Supervisor(SupervisorBase):
 
         OTP: ``supervisor:count_children/1``.
         """
-        return _request(sup, "count_children", None)
+        return cast("dict[str, int]", _request(sup, "count_children", None))
 
     @staticmethod
     def stop(
@@ -657,7 +659,7 @@ def _child_node(child: Child) -> TreeNode:
 def supervision_tree(sup: Pid | str) -> TreeNode:
     """Return a snapshot of the whole tree under ``sup``; blocks while each
     supervisor in it answers."""
-    return call(sup, ("tree", None), timeout=None)
+    return cast(TreeNode, call(sup, ("tree", None), timeout=None))
 
 
 def format_tree(sup: Pid | str) -> str:

@@ -8,7 +8,7 @@ This module is also the one place that decides what an exit reason means:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -96,7 +96,7 @@ class Down(NamedTuple):
     """The message a monitor delivers, exactly once, when the watched process exits."""
 
     ref: Ref
-    pid: Pid
+    pid: Pid | str
     reason: Reason
 
 
@@ -130,7 +130,7 @@ class ChildSpec:
         TypeError: ``start`` is not callable, or ``id`` is not hashable.
     """
 
-    id: Hashable
+    id: Any
     start: Callable[..., Pid]
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] | None = None

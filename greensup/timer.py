@@ -84,7 +84,8 @@ class TimerRef:
         self._release_owner()
         loop = get_hub().loop
         loop.update_now()
-        return max(self._due - loop.now(), 0.0)
+        left: float = max(self._due - loop.now(), 0.0)
+        return left
 
     def _release_owner(self) -> None:
         if self._owner is not None:
