@@ -28,19 +28,22 @@ busy timeout in the worker thread.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import math
 import os
+import queue
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
 import gevent
-import gevent.event
-from gevent.threadpool import ThreadPool
+from gevent.hub import Waiter
+from gevent.monkey import get_original
 
 from greensup._errors import GreensupError
 from greensup._types import short_repr
@@ -58,8 +61,7 @@ _APPLICATION_ID = 0x67727375  # b"grsu": marks the file as a greensup store
 _FORMAT_VERSION = 1
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-_CHECKPOINT_EVERY = 500  # inline write transactions between checkpoints
-_GROUP_LIMIT = 512  # most writes committed together under synchronous='full'
+_GROUP_LIMIT = 512  # most write calls committed in one transaction
 
 _SCHEMA = """\
 CREATE TABLE IF NOT EXISTS store (
@@ -472,25 +474,26 @@ class _MemoryStore(Store):
         self._data: dict[Key, Any] | None = {}
 
     def put(self, key: Key, value: Any) -> None:
-        data = self._data
-        if data is None:
-            raise self._closed_error()
         if type(key) is not str or not key.isascii():
             self._check_key(key)
         kind = type(value)
-        if not (kind is int or (kind is str and value.isascii())):
+        if kind is not int and (kind is not str or not value.isascii()):
             value = self._plain_value(key, value)
-        data[key] = value
+        try:
+            self._data[key] = value  # type: ignore[index]
+        except TypeError:
+            raise self._closed_error() from None
 
     def get(self, key: Key, default: Any = None) -> Any:
-        data = self._data
-        if data is None:
-            raise self._closed_error()
-        if type(key) is not str and type(key) is not int:
+        if type(key) not in _KEY_TYPES:
             self._check_key(key)
-        value = data.get(key, default)
-        kind = type(value)
-        if kind is dict or kind is list:
+        try:
+            value = self._data[key]  # type: ignore[index]
+        except KeyError:
+            return default
+        except TypeError:
+            raise self._closed_error() from None
+        if type(value) in _CONTAINERS:
             return _clone(value)
         return value
 
@@ -545,6 +548,8 @@ class _MemoryStore(Store):
 
 
 _MISSING: Any = object()
+_KEY_TYPES = frozenset((str, int))
+_CONTAINERS = frozenset((dict, list))
 
 
 def _check_options(synchronous: str = "normal", timeout: float = 30.0) -> None:
@@ -558,32 +563,142 @@ def _check_options(synchronous: str = "normal", timeout: float = 30.0) -> None:
         raise ValueError(f"timeout must not be negative, got {timeout}")
 
 
-class _Pending:
-    """One caller's changes waiting for a group commit in the worker thread."""
-
-    __slots__ = ("ops", "done", "result", "error")
-
-    def __init__(self, ops: list[_Op]) -> None:
-        self.ops = ops
-        self.done = gevent.event.Event()
-        self.result = 0
-        self.error: BaseException | None = None
-
-
 _ENCODE = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":")
 ).encode
+_SimpleQueue = get_original("queue", "SimpleQueue")
+_start_new_thread = get_original("_thread", "start_new_thread")
+
+
+class _Worker:
+    """An OS thread that owns a durable store's writing connection.
+
+    A greenlet hands it a job and waits on a ``Waiter``, so the hub keeps running
+    while SQLite writes and syncs; the thread answers through one async watcher.
+    Write jobs that are queued together are committed in one transaction (a
+    group commit), each job learning its own result. The worker holds no
+    reference to its store, so a store that is never closed can still be
+    collected, and its thread then closes the connection and ends.
+    """
+
+    def __init__(self) -> None:
+        self._inbox: Any = _SimpleQueue()
+        self._outbox: collections.deque[tuple[Waiter[Any] | None, Any]] = (
+            collections.deque()
+        )
+        self._waiting = 0
+        self._wakeup = gevent.get_hub().loop.async_()
+        self._wakeup.start(self._deliver)
+        self._wakeup.ref = False  # only pending jobs keep the loop alive
+        self._conn: sqlite3.Connection | None = None
+        _start_new_thread(self._run, ())
+
+    def submit(self, kind: str, payload: Any) -> Any:
+        """Queue a job and return its answer; blocks only the calling greenlet.
+
+        Raises:
+            sqlite3.Error: the job failed in the thread.
+        """
+        waiter: Waiter[Any] = Waiter()
+        self._waiting += 1
+        self._wakeup.ref = True
+        self._inbox.put((kind, payload, waiter))
+        ok, value = waiter.get()
+        if not ok:
+            raise value
+        return value
+
+    def abandon(self) -> None:
+        """Ask the thread to close its connection and end, without waiting."""
+        self._inbox.put(("close", None, None))
+
+    def stop(self) -> None:
+        """Release the async watcher, once the thread has answered ``close``."""
+        self._wakeup.stop()
+        self._wakeup.close()
+
+    def _deliver(self) -> None:
+        # Runs in the hub as the async watcher's callback: must not block or
+        # raise. Waiter.switch resumes each waiting greenlet in turn.
+        while self._outbox:
+            waiter, answer = self._outbox.popleft()
+            if waiter is None:
+                continue
+            self._waiting -= 1
+            if not self._waiting:
+                self._wakeup.ref = False
+            waiter.switch(answer)
+
+    def _run(self) -> None:
+        # The thread's body: everything here may block on the disk or on
+        # SQLite's busy handler without stalling the hub.
+        running = True
+        while running:
+            jobs = [self._inbox.get()]
+            while len(jobs) < _GROUP_LIMIT:
+                try:
+                    jobs.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            answers, running = self._handle(jobs)
+            self._outbox.extend(answers)
+            self._wakeup.send()
+
+    def _handle(self, jobs: list[tuple[str, Any, Any]]) -> tuple[list[Any], bool]:
+        answers: list[Any] = []
+        writes: list[tuple[str, Any, Any]] = []
+        for job in jobs + [("end", None, None)]:
+            if job[0] == "write":
+                writes.append(job)
+                continue
+            if writes:
+                answers.extend(self._write_group(writes))
+                writes = []
+            if job[0] == "open":
+                answers.append((job[2], self._open(*job[1])))
+            elif job[0] == "close":
+                answers.append((job[2], self._close()))
+                return answers, False
+        return answers, True
+
+    def _write_group(self, jobs: list[tuple[str, Any, Any]]) -> list[Any]:
+        try:
+            assert self._conn is not None, "opened before the first write"
+            changed = _apply(self._conn, [job[1] for job in jobs])
+        except Exception as exc:
+            return [(job[2], (False, exc)) for job in jobs]
+        return [(job[2], (True, n)) for job, n in zip(jobs, changed, strict=True)]
+
+    def _open(self, path: str, synchronous: str, timeout: float) -> tuple[bool, Any]:
+        try:
+            conn = sqlite3.connect(
+                path, timeout=timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        except Exception as exc:
+            return False, exc
+        self._conn = conn
+        return True, None
+
+    def _close(self) -> tuple[bool, Any]:
+        # As the last connection of this OS process to close, this one
+        # checkpoints the log into the database and removes it.
+        conn, self._conn = self._conn, None
+        try:
+            if conn is not None:
+                conn.close()
+        except Exception as exc:
+            return False, exc
+        return True, None
 
 
 class _SqliteStore(Store):
     """The durable backend: one SQLite file in WAL mode, one table of JSON text.
 
-    Two connections: the hub's, used inline by the calling greenlet for reads
-    (and for writes under ``synchronous='normal'``), and the worker thread's,
-    used for checkpoints (and for group commits under ``synchronous='full'``).
-    Inline calls never switch greenlets while a statement or a transaction is
-    open (they only sleep between attempts), so the hub's connection needs no
-    lock; the worker's connection is only touched by its single thread.
+    Reads run inline on the hub's connection: they come from the page cache and
+    take no lock in WAL mode, and an attempt never switches greenlets, so that
+    connection needs no lock. Writes, with their syncs and checkpoints, run on
+    the worker thread's connection.
     """
 
     def __init__(
@@ -600,14 +715,8 @@ class _SqliteStore(Store):
         self._set_identity(name, os.path.abspath(os.fspath(path)))
         self._synchronous = synchronous
         self._timeout = float(timeout)
-        self._offload = synchronous == "full"
         self._conn: sqlite3.Connection | None = None
-        self._worker_conn: sqlite3.Connection | None = None
-        self._pool: ThreadPool | None = None
-        self._queue: list[_Pending] = []
-        self._flusher: gevent.Greenlet | None = None
-        self._writes = 0
-        self._checkpointing = False
+        self._worker: _Worker | None = None
         self._open()
 
     # The public operations.
@@ -645,22 +754,19 @@ class _SqliteStore(Store):
 
     def close(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
+        worker, self._worker = self._worker, None
+        if conn is None or worker is None:
             return
 
-        # Writes already queued still land; new calls fail from here on.
-        if self._flusher is not None:
-            self._flusher.join()
-        pool, self._pool = self._pool, None
+        # Writes already queued land before the worker sees the close.
+        self._finalizer.detach()
+        conn.close()
         try:
-            conn.close()
-            if pool is not None:
-                pool.apply(self._close_worker)
+            worker.submit("close", None)
         except sqlite3.Error as exc:
             raise self._file_error("close", exc) from exc
         finally:
-            if pool is not None:
-                pool.kill()
+            worker.stop()
         _log.debug("store closed: name=%r path=%r", self.name, self.path)
 
     @property
@@ -694,25 +800,19 @@ class _SqliteStore(Store):
 
     # Reading and writing.
 
-    def _live(self) -> sqlite3.Connection:
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self._conn is None:
             raise self._closed_error()
-        return self._conn
-
-    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
-        return self._retry("read", _fetch, self._live(), sql, params)
+        return self._retry("read", _fetch, self._conn, sql, params)
 
     def _commit(self, ops: list[_Op]) -> int:
-        conn = self._live()
-        if self._offload or self._checkpointing or self._flusher is not None:
-            return self._submit(ops)
-
-        changes: int = self._retry("write to", _apply, conn, [ops])[0]
-        self._writes += 1
-        if self._writes >= _CHECKPOINT_EVERY:
-            self._writes = 0
-            self._request_checkpoint()
-        return changes
+        if self._worker is None:
+            raise self._closed_error()
+        try:
+            changed: int = self._worker.submit("write", ops)
+        except sqlite3.Error as exc:
+            raise self._file_error("write to", exc) from exc
+        return changed
 
     def _retry(self, action: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn(*args)`` on the hub's connection until no lock is in the way.
@@ -736,76 +836,7 @@ class _SqliteStore(Store):
             gevent.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    def _submit(self, ops: list[_Op]) -> int:
-        pending = _Pending(ops)
-        self._queue.append(pending)
-        if self._flusher is None:
-            self._flusher = gevent.spawn(self._flush)
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
-
-    def _flush(self) -> None:
-        """Commit queued changes in groups, in the worker thread, until none are left.
-
-        Runs in its own greenlet so that a caller killed while it waits cannot
-        strand the others; each caller learns its own result or error.
-        """
-        group: list[_Pending] = []
-        try:
-            while self._queue:
-                group = self._queue[:_GROUP_LIMIT]
-                del self._queue[:_GROUP_LIMIT]
-                self._commit_group(group)
-        except BaseException:
-            # Killed from outside (gevent.killall at exit): fail everyone waiting.
-            for pending in group + self._queue:
-                pending.error = StoreError(f"store {self.name!r}: write interrupted")
-                pending.done.set()
-            self._queue = []
-            raise
-        finally:
-            self._flusher = None
-
-    def _commit_group(self, group: list[_Pending]) -> None:
-        assert self._pool is not None, "the pool outlives every queued write"
-        try:
-            results = self._pool.apply(
-                _apply, (self._worker_conn, [p.ops for p in group])
-            )
-        except sqlite3.Error as exc:
-            for pending in group:
-                error = self._file_error("write to", exc)
-                error.__cause__ = exc
-                pending.error = error
-        else:
-            for pending, result in zip(group, results, strict=True):
-                pending.result = result
-        for pending in group:
-            pending.done.set()
-
-    def _request_checkpoint(self) -> None:
-        if not self._checkpointing and self._pool is not None:
-            self._checkpointing = True
-            self._pool.spawn(self._checkpoint)
-
-    def _checkpoint(self) -> None:
-        # Runs in the worker thread: the fsyncs of a checkpoint stay off the hub.
-        try:
-            assert self._worker_conn is not None, "opened before any write"
-            self._worker_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as exc:
-            _log.warning(
-                "store checkpoint failed: name=%r path=%r error=%r",
-                self.name,
-                self.path,
-                exc,
-            )
-        finally:
-            self._checkpointing = False
-
-    # Opening and closing.
+    # Opening.
 
     def _open(self) -> None:
         self._check_location()
@@ -816,19 +847,21 @@ class _SqliteStore(Store):
         except sqlite3.Error as exc:
             raise self._file_error("open", exc) from exc
 
-        pool = ThreadPool(1)
+        worker = None
         try:
             self._retry("open", self._initialise, conn)
-            try:
-                pool.apply(self._connect_worker)
-            except sqlite3.Error as exc:
-                raise self._file_error("open", exc) from exc
-        except BaseException:
+            worker = _Worker()
+            worker.submit("open", (self.path, self._synchronous, self._timeout))
+        except BaseException as exc:
             conn.close()
-            pool.apply(self._close_worker)
-            pool.kill()
+            if worker is not None:
+                worker.abandon()
+                worker.stop()
+            if isinstance(exc, sqlite3.Error):
+                raise self._file_error("open", exc) from exc
             raise
-        self._conn, self._pool = conn, pool
+        self._conn, self._worker = conn, worker
+        self._finalizer = weakref.finalize(self, worker.abandon)
         _log.debug(
             "store opened: name=%r path=%r synchronous=%s",
             self.name,
@@ -877,7 +910,6 @@ class _SqliteStore(Store):
                 f"WAL mode (journal mode is {mode!r})"
             )
         conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(_SCHEMA)
@@ -888,32 +920,13 @@ class _SqliteStore(Store):
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
 
-    def _connect_worker(self) -> None:
-        # Runs in the worker thread; SQLite's busy handler may block it, not the hub.
-        assert self.path is not None, "a durable store has a path"
-        conn = sqlite3.connect(
-            self.path,
-            timeout=self._timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
-        conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
-        self._worker_conn = conn
-
-    def _close_worker(self) -> None:
-        # The last connection to close checkpoints the log into the database
-        # and removes it: closing this one last keeps that work off the hub.
-        conn, self._worker_conn = self._worker_conn, None
-        if conn is not None:
-            conn.close()
-
     def _file_error(self, action: str, exc: sqlite3.Error) -> StoreError:
-        code = getattr(exc, "sqlite_errorcode", -1) or -1
+        if self._conn is None and isinstance(exc, sqlite3.ProgrammingError):
+            return self._closed_error()
+        code = getattr(exc, "sqlite_errorcode", None) or 0
         why = _WHY.get(code & 0xFF, "SQLite failed")
         if _is_busy(exc):
             why = f"it stayed locked by another connection for {self._timeout}s"
-        elif self._conn is None and isinstance(exc, sqlite3.ProgrammingError):
-            return self._closed_error()
         return StoreError(
             f"store {self.name!r}: cannot {action} {self.path!r}: {why} ({exc})"
         )
@@ -940,26 +953,36 @@ def _fetch(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[
 
 
 def _apply(conn: sqlite3.Connection, groups: list[list[_Op]]) -> list[int]:
-    """Apply each group of changes in one transaction; return rows changed by each.
+    """Apply groups of changes in one transaction; return the rows each changed.
 
-    Runs on the hub (inline writes) or in the worker thread (group commits). The
-    transaction is rolled back on any error, so a failed call writes nothing.
+    Runs in the worker thread. The transaction is rolled back on any error, so
+    a failed group writes nothing.
     """
+    if len(groups) == 1 and len(groups[0]) == 1:
+        # One statement is its own transaction: the same guarantee, less work.
+        before = conn.total_changes
+        _execute(conn, groups[0][0])
+        return [conn.total_changes - before]
+
     conn.execute("BEGIN IMMEDIATE")
     try:
         changed = []
         for ops in groups:
             before = conn.total_changes
             for op in ops:
-                if op[0] == "put":
-                    conn.execute(_SQL_PUT, (op[1], op[2]))
-                elif op[0] == "delete":
-                    conn.execute(_SQL_DELETE, (op[1],))
-                else:
-                    conn.execute(_SQL_CLEAR)
+                _execute(conn, op)
             changed.append(conn.total_changes - before)
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
     return changed
+
+
+def _execute(conn: sqlite3.Connection, op: _Op) -> None:
+    if op[0] == "put":
+        conn.execute(_SQL_PUT, (op[1], op[2]))
+    elif op[0] == "delete":
+        conn.execute(_SQL_DELETE, (op[1],))
+    else:
+        conn.execute(_SQL_CLEAR)
