@@ -19,9 +19,11 @@ setup(
             "freezegun>=1.4",
             "pyte>=0.8",
             "ruff>=0.5",
+            "sphinx>=7",
+            "myst-parser>=2",
         ],
         "images": ["Pillow>=10"],
-        "docs": ["sphinx>=7"],
+        "docs": ["sphinx>=7", "myst-parser>=2"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",
