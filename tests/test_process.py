@@ -550,3 +550,54 @@ def test_crash_in_a_process_leaves_the_hub_running(error_reports: list) -> None:
     greensup.spawn(lambda: greensup.send(me, "still turning"))
 
     assert greensup.receive(10) == "still turning"
+
+
+def test_a_plain_gevent_greenlet_with_a_pid_reports_its_exit_to_monitors() -> None:
+    me = greensup.self_pid()
+
+    def plain() -> None:
+        greensup.send(me, greensup.self_pid())
+        gevent.sleep(0.01)
+
+    glet = gevent.spawn(plain)
+    pid = greensup.receive(10)
+    ref = greensup.monitor(pid)
+
+    assert wait_down(ref).reason == "normal"
+    glet.join()
+
+
+def test_exit_signal_to_a_plain_gevent_greenlet_kills_it() -> None:
+    me = greensup.self_pid()
+
+    def plain() -> None:
+        greensup.send(me, greensup.self_pid())
+        gevent.sleep(30)
+
+    glet = gevent.spawn(plain)
+    pid = greensup.receive(10)
+    ref = greensup.monitor(pid)
+
+    greensup.exit(pid, "stop now")
+
+    assert wait_down(ref).reason == "stop now"
+    glet.join(10)
+    assert glet.dead
+
+
+def test_messages_from_links_monitors_and_timers_are_handled_outside_the_hub() -> None:
+    me = greensup.self_pid()
+    hub = gevent.get_hub()
+
+    def watcher() -> None:
+        greensup.trap_exit(True)
+        greensup.spawn_link(lambda: None)
+        greensup.spawn_monitor(lambda: None)
+        greensup.timer.send_after(0, greensup.self_pid(), "tick")
+        for _ in range(3):
+            greensup.receive(10)
+            greensup.send(me, gevent.getcurrent() is hub)
+
+    greensup.spawn(watcher)
+
+    assert [greensup.receive(10) for _ in range(3)] == [False] * 3
