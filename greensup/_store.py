@@ -882,34 +882,22 @@ class _SqliteStore(Store):
             why = "the file is not readable and writable"
         else:
             return
-        raise StoreError(f"store {self.name!r}: cannot open {self.path!r}: {why}")
+        raise self._open_error(why)
 
     def _initialise(self, conn: sqlite3.Connection) -> None:
-        """Check that the file is empty or a greensup store, then set it up.
+        """Check that the file is a greensup store, or empty and then set it up.
 
         Runs on the hub's connection and is retried whole if a lock is busy.
-        Nothing is written to a file that turns out not to be ours.
+        Only a new, empty file is written to here.
         """
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        if app_id != _APPLICATION_ID:
-            if app_id != 0 or conn.execute(_SQL_COUNT_SCHEMA).fetchone()[0]:
-                raise StoreError(
-                    f"store {self.name!r}: cannot open {self.path!r}: it is an "
-                    "SQLite database that is not a greensup store"
-                )
-        elif conn.execute("PRAGMA user_version").fetchone()[0] > _FORMAT_VERSION:
-            raise StoreError(
-                f"store {self.name!r}: cannot open {self.path!r}: it was written "
-                "by a newer greensup"
-            )
-
+        ours = self._check_owner(conn)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode != "wal":
-            raise StoreError(
-                f"store {self.name!r}: cannot open {self.path!r}: SQLite refused "
-                f"WAL mode (journal mode is {mode!r})"
-            )
+            raise self._open_error(f"SQLite refused WAL mode (it is in {mode!r} mode)")
         conn.execute(f"PRAGMA synchronous={self._synchronous.upper()}")
+        if ours:
+            return
+
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute(_SCHEMA)
@@ -919,6 +907,23 @@ class _SqliteStore(Store):
         finally:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+
+    def _check_owner(self, conn: sqlite3.Connection) -> bool:
+        """Return whether the file is already a greensup store, False if empty."""
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        tables = {row[0] for row in conn.execute(_SQL_TABLES)}
+        if app_id == 0 and not tables:
+            return False
+        if app_id != _APPLICATION_ID:
+            raise self._open_error("it is an SQLite database but not a greensup store")
+        if conn.execute("PRAGMA user_version").fetchone()[0] > _FORMAT_VERSION:
+            raise self._open_error("it was written by a newer version of greensup")
+        if "store" not in tables:
+            raise self._open_error("its 'store' table is missing")
+        return True
+
+    def _open_error(self, why: str) -> StoreError:
+        return StoreError(f"store {self.name!r}: cannot open {self.path!r}: {why}")
 
     def _file_error(self, action: str, exc: sqlite3.Error) -> StoreError:
         if self._conn is None and isinstance(exc, sqlite3.ProgrammingError):
@@ -932,7 +937,7 @@ class _SqliteStore(Store):
         )
 
 
-_SQL_COUNT_SCHEMA = "SELECT count(*) FROM sqlite_master"
+_SQL_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 _WHY = {
     8: "the file or its directory is read-only",
     10: "the disk reported an I/O error",
