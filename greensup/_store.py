@@ -15,15 +15,22 @@ example) come back as the base type. Both backends copy values on the way in and
 on the way out, as OTP's ETS does, so mutating a value after ``put`` or after
 ``get`` never changes what the store holds.
 
-Where the durable store does its work: writes under the default
-``synchronous='normal'`` only hand a few pages of the write-ahead log to the
-operating system, which costs less than handing the work to a thread, so they
-run inline in the calling greenlet. The operations that wait for the disk (the
-``fsync`` of every commit under ``synchronous='full'``, and WAL checkpoints in
-either mode) run in one worker thread per store, so a slow disk never freezes
-the hub. Lock contention with other OS processes is waited out cooperatively
-(``gevent.sleep`` between attempts) on the hub's connection, and with SQLite's
-busy timeout in the worker thread.
+Durability: SQLite in WAL mode with ``synchronous=NORMAL`` (the default) has
+handed each commit to the operating system before the call returns, so the
+commit survives the OS process being killed, SIGKILL included; only an
+operating-system crash or a power loss can take back the last commits.
+``synchronous='full'`` also syncs the log at every commit, which survives those
+too. Every write is one SQLite transaction, so a batch lands whole or not at all.
+
+Where the durable store does its work: writes, with their syncs and WAL
+checkpoints, run in one worker thread per store, so a slow disk never freezes
+the hub; the calling greenlet waits without blocking other greenlets, and writes
+that queue up while the thread is busy are committed together in one
+transaction (a group commit). Reads run inline on a second connection, as WAL
+readers neither wait for the writer nor take its lock. Waiting for a lock held
+by another OS process happens in the worker thread (SQLite's busy timeout) or,
+for reads, cooperatively (``gevent.sleep`` between attempts); it ends in
+``StoreError`` after ``timeout`` seconds, never in a bare 'database is locked'.
 """
 
 from __future__ import annotations
@@ -180,11 +187,11 @@ class Store:
     their base type). ``NaN`` and the infinities are refused with ``ValueError``:
     JSON has no spelling for them and they would not compare equal on the way back.
 
-    The in-memory store never blocks. The durable store's methods may switch
-    greenlets (while waiting for a lock held by another OS process, or for the
-    worker thread), but a call's effect is all-or-nothing. A ``Store`` belongs to
-    the thread (and hub) that opened it; any number of greenlets there may use it
-    at once. Use it as a context manager to close it.
+    The in-memory store never blocks. On a durable store, writes block the
+    calling greenlet (never the hub) until the worker thread has committed them,
+    and reads switch greenlets only while another OS process holds a lock. Each
+    call's effect is all-or-nothing. Any number of greenlets may use one store at
+    once. Use it as a context manager to close it.
 
     Args:
         name: a label for reprs, errors and logs.
@@ -207,6 +214,13 @@ class Store:
         path: the absolute path of the file, or None in memory.
 
     OTP: a named ``ets`` table (in memory) or ``dets`` table (durable).
+
+    Limitations:
+        A store belongs to the OS thread (and gevent hub) that opened it. Keys
+        and values are copied, so very large values cost their size on every
+        ``put`` and ``get``. ``keys()``, ``values()``, ``items()`` and
+        ``select()`` read the whole table inline; a multi-gigabyte store would
+        hold up the hub while they run.
     """
 
     name: str
@@ -216,7 +230,9 @@ class Store:
         cls,
         name: str,
         path: str | os.PathLike[str] | None = None,
-        **kwargs: Any,
+        *,
+        synchronous: Synchronous = "normal",
+        timeout: float = 30.0,
     ) -> Store:
         if cls is Store:
             cls = _MemoryStore if path is None else _SqliteStore
@@ -231,8 +247,9 @@ class Store:
     def put(self, key: Key, value: Any) -> None:
         """Store ``value`` under ``key``, replacing any value it had.
 
-        Never blocks in memory; on a durable store, blocks until the value is
-        committed (it then survives the OS process being killed).
+        Never blocks in memory. On a durable store, blocks the calling greenlet
+        until the value is committed; it then survives the OS process being
+        killed.
 
         Raises:
             TypeError: ``key`` is not a ``str`` or an ``int``, or ``value`` holds
@@ -803,7 +820,8 @@ class _SqliteStore(Store):
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         if self._conn is None:
             raise self._closed_error()
-        return self._retry("read", _fetch, self._conn, sql, params)
+        rows: list[Any] = self._retry("read", _fetch, self._conn, sql, params)
+        return rows
 
     def _commit(self, ops: list[_Op]) -> int:
         if self._worker is None:
@@ -840,6 +858,7 @@ class _SqliteStore(Store):
 
     def _open(self) -> None:
         self._check_location()
+        assert self.path is not None, "a durable store has a path"
         try:
             conn = sqlite3.connect(
                 self.path, timeout=0, isolation_level=None, check_same_thread=False
