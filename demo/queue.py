@@ -29,6 +29,8 @@ from demo.stats import Activity
 from demo.worker import AttemptPlan, worker_spec
 
 __all__ = [
+    "FLUSH_DELAY",
+    "QUEUED_ONE_BY_ONE",
     "Counts",
     "CrashInfo",
     "JobQueue",
@@ -39,6 +41,12 @@ __all__ = [
 ]
 
 _log = logging.getLogger("demo.queue")
+
+#: Larger batches of new jobs get one ``queued`` activity, not one per job.
+QUEUED_ONE_BY_ONE = 20
+
+#: Seconds the changes of finished attempts wait before they are committed.
+FLUSH_DELAY = 0.01
 
 _TOTALS = (
     "submitted",
@@ -235,6 +243,8 @@ class JobQueue(greensup.GenServer):
         self._drain_deadline: float | None = None
         self._drain_timer: greensup.TimerRef | None = None
         self._idle_watchers: list[greensup.Pid] = []
+        self._flush_queued = False
+        self._flush_waiters: list[tuple[greensup.Caller, Any]] = []
 
         self._resume()
 
@@ -244,9 +254,10 @@ class JobQueue(greensup.GenServer):
         """Answer a call; runs in the queue's process."""
         match request:
             case ("submit", int() as count):
-                return self._submit(self._factory.make() for _ in range(count))
+                jobs = [self._factory.make() for _ in range(count)]
+                return self._reply_when_durable(caller, self._submit(jobs))
             case ("submit_jobs", jobs):
-                return self._submit(jobs)
+                return self._reply_when_durable(caller, self._submit(jobs))
             case "snapshot":
                 return self._snapshot()
             case "counts":
@@ -292,6 +303,8 @@ class JobQueue(greensup.GenServer):
         match msg:
             case greensup.Down(pid=pid, reason=reason):
                 self._on_worker_down(pid, reason)
+            case ("flush",):
+                self._flush()
             case ("drain_deadline",):
                 self._on_drain_deadline()
 
@@ -310,6 +323,7 @@ class JobQueue(greensup.GenServer):
 
     def _submit(self, jobs: Any) -> tuple[int, int]:
         accepted = rejected = 0
+        queued: list[Job] = []
         for job in jobs:
             self._bump(submitted=1)
             if self._draining or len(self._pending) >= self._config.max_depth:
@@ -323,10 +337,30 @@ class JobQueue(greensup.GenServer):
             accepted += 1
             self._state.save(job, "pending")
             self._pending.append(job)
-            self._emit("queued", job, 1)
+            queued.append(job)
 
+        if len(queued) <= QUEUED_ONE_BY_ONE:
+            for job in queued:
+                self._emit("queued", job, 1)
+        else:
+            files = f"{queued[0].file_name} to {queued[-1].file_name}"
+            self._emit("queued", detail=f"{len(queued)} jobs, {files}")
+        self._changed_state()
         self._dispatch()
         return accepted, rejected
+
+    def _reply_when_durable(self, caller: greensup.Caller, result: Any) -> Any:
+        # Group commit: the caller learns its jobs are accepted once they are
+        # saved (or already finished), at the next flush.
+        self._flush_waiters.append((caller, result))
+        return greensup.NoReply
+
+    def _flush(self) -> None:
+        self._flush_queued = False
+        self._state.flush()
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for caller, result in waiters:
+            self.reply(caller, result)
 
     # -- dispatch and results ---------------------------------------------
 
@@ -357,6 +391,7 @@ class JobQueue(greensup.GenServer):
         if outcome == "ok":
             self._bump(completed=1)
             self._state.remove(job.id)
+            self._changed_state()
             self._emit("completed", job, flight.attempt, elapsed, DONE_VERB[job.type])
         else:
             self._bump(failed=1)
@@ -382,6 +417,7 @@ class JobQueue(greensup.GenServer):
         self._bump(retried=1)
         self._retrying[job.id] = _Retry(job, time.monotonic() + delay)
         self._state.save(job, "retrying", time.time() + delay)
+        self._changed_state()
         greensup.cast(self._names.retry, ("schedule", job.id, job.attempts, delay))
         detail = f"{error}; retry {retry}/{MAX_RETRIES} in {delay:.2f}s"
         self._emit(kind, job, attempt, elapsed, detail)
@@ -393,6 +429,7 @@ class JobQueue(greensup.GenServer):
             # The store process is restarting: write through the same state.
             _log.warning("dead-letter store unavailable (%r); writing directly", exc)
             self._state.add_dead_letter(job)
+        self._changed_state()
         detail = f"after {job.attempts} attempts ({MAX_RETRIES}/{MAX_RETRIES} retries)"
         self._emit("dead_lettered", job, job.attempts, detail=detail)
 
@@ -547,10 +584,19 @@ class JobQueue(greensup.GenServer):
             greensup.timer.cancel(self._drain_timer)
             self._drain_timer = None
         self._drain_deadline = None
+        self._flush()
         self._emit("drained", detail=detail or "nothing in flight")
         waiters, self._drain_waiters = self._drain_waiters, []
         for caller in waiters:
             self.reply(caller, complete)
+
+    def _changed_state(self) -> None:
+        # One transaction per FLUSH_DELAY, however many jobs come and go: a
+        # commit costs far more than a change, and a job that finishes before
+        # the flush is never written at all.
+        if not self._flush_queued:
+            self._flush_queued = True
+            greensup.timer.send_after(FLUSH_DELAY, self.pid, ("flush",))
 
     def _after_change(self) -> None:
         if self._draining and self._drain_waiters and not self._flights:

@@ -6,11 +6,14 @@ letters. :class:`LocalState` keeps them in two greensup ``Store`` files in the
 data directory; a shared server could implement the same interface so that
 several machines work one queue.
 
-Writes go through as they happen: a job is saved when it is submitted, saved
-again with its errors when an attempt fails, removed when it completes, and
-moved to the dead letters when it has no retries left. A job in flight keeps
-its last saved record, so even a killed OS process loses nothing; it is run
-again after the restart.
+A job is saved when it is submitted, saved again with its errors when an
+attempt fails, removed when it completes, and moved to the dead letters when
+it has no retries left. A job in flight keeps its last saved record. Changes to
+unfinished jobs are kept aside until :meth:`QueueState.flush`, which commits
+them as one transaction: the JobQueue flushes before it acknowledges new jobs
+and after each run of messages, so a killed OS process loses no accepted job,
+though the last few changes before it died may be undone (a job finished just
+before is then run again after the restart). Dead letters are written at once.
 """
 
 from __future__ import annotations
@@ -81,16 +84,19 @@ class QueueState(Protocol):
     """
 
     def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
-        """Record ``job`` as unfinished with ``status``, replacing its last record."""
+        """Record ``job`` as unfinished with ``status``, at the next flush."""
 
     def remove(self, job_id: str) -> None:
-        """Forget a finished job; unknown ids are ignored."""
+        """Forget a finished job at the next flush; unknown ids are ignored."""
+
+    def flush(self) -> None:
+        """Commit the saves and removals made since the last flush, all at once."""
 
     def load(self) -> list[SavedJob]:
         """Return every unfinished job, oldest submission first."""
 
     def add_dead_letter(self, job: Job) -> None:
-        """Store ``job`` as a dead letter and forget it as unfinished."""
+        """Store ``job`` as a dead letter now; forget it as unfinished at the flush."""
 
     def dead_letters(self) -> list[Job]:
         """Return every dead letter, oldest first."""
@@ -115,6 +121,8 @@ class LocalState:
 
     def __init__(self, data_dir: str | None) -> None:
         self.data_dir = data_dir
+        self._changes: dict[str, dict[str, Any] | None] = {}
+        self._stored: set[str] = set()
         if data_dir is None:
             self._jobs = greensup.Store("demo.jobs")
             self._dead = greensup.Store("demo.dead_letters")
@@ -128,6 +136,7 @@ class LocalState:
             self._dead = _open_store("demo.dead_letters", dead_path)
             _check_records(self._jobs, jobs_path, _parse_saved)
             _check_records(self._dead, dead_path, _parse_dead)
+            self._stored.update(str(key) for key in self._jobs.keys())
         except BaseException:
             self.close()
             raise
@@ -159,26 +168,54 @@ class LocalState:
 
     def save(self, job: Job, status: Status, due_at: float | None = None) -> None:
         """Record ``job`` as unfinished with ``status``, replacing its last record."""
-        record = {"job": job.to_dict(), "status": status, "due_at": due_at}
-        self._jobs.put(job.id, record)
+        self._changes[job.id] = {
+            "job": job.to_dict(),
+            "status": status,
+            "due_at": due_at,
+        }
 
     def remove(self, job_id: str) -> None:
         """Forget a finished job; unknown ids are ignored."""
-        self._jobs.delete(job_id)
+        if job_id in self._stored:
+            self._changes[job_id] = None
+        else:  # never written: nothing to undo
+            self._changes.pop(job_id, None)
+
+    def flush(self) -> None:
+        """Commit the changes made since the last flush in one transaction.
+
+        Blocks while the store writes. Changes made meanwhile wait for the
+        next flush.
+        """
+        if not self._changes:
+            return
+        changes, self._changes = self._changes, {}
+        # _stored is updated before the commit, which may switch greenlets: a
+        # removal made meanwhile must already know the job is on disk.
+        for job_id, record in changes.items():
+            if record is None:
+                self._stored.discard(job_id)
+            else:
+                self._stored.add(job_id)
+        with self._jobs.transaction() as batch:
+            for job_id, record in changes.items():
+                if record is None:
+                    batch.delete(job_id)
+                else:
+                    batch.put(job_id, record)
 
     def load(self) -> list[SavedJob]:
-        """Return every unfinished job, oldest submission first."""
+        """Return every unfinished job, oldest submission first; flushes first."""
+        self.flush()
         saved = [_parse_saved(value) for value in self._jobs.values()]
         saved.sort(key=lambda s: s.job.submitted_at)
         return saved
 
     def add_dead_letter(self, job: Job) -> None:
-        """Store ``job`` as a dead letter, then forget it as unfinished.
-
-        In this order a crash in between leaves a duplicate, never a loss.
-        """
+        """Store ``job`` as a dead letter now, and forget it as unfinished at the
+        next flush: a crash in between leaves a duplicate, never a loss."""
         self._dead.put(job.id, job.to_dict())
-        self._jobs.delete(job.id)
+        self.remove(job.id)
 
     def dead_letters(self) -> list[Job]:
         """Return every dead letter, oldest submission first."""
@@ -191,7 +228,9 @@ class LocalState:
         return len(self._dead)
 
     def close(self) -> None:
-        """Close both stores."""
+        """Flush, then close both stores."""
+        if getattr(self, "_jobs", None) is not None and not self._jobs.closed:
+            self.flush()
         for store in (getattr(self, "_jobs", None), getattr(self, "_dead", None)):
             if store is not None:
                 store.close()

@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import greensup
 from greensup import timer
@@ -29,9 +30,8 @@ __all__ = [
 ERROR_KINDS = frozenset({"failed", "crashed"})
 
 
-@dataclass(frozen=True)
-class Activity:
-    """One thing that happened, for the activity log.
+class Activity(NamedTuple):
+    """One thing that happened, for the activity log (cheap to make: one per event).
 
     Attributes:
         kind: ``queued``, ``rejected``, ``completed``, ``failed``, ``crashed``,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import greensup
 from demo.job import JobFactory
 from demo.state import (
     DEAD_LETTERS_FILE,
@@ -82,11 +83,57 @@ def test_a_file_that_is_not_sqlite_is_corrupt(tmp_path: Path, name: str) -> None
 
 
 def test_a_malformed_record_is_corrupt_and_names_the_file(tmp_path: Path, jobs):
-    import greensup
-
     store = greensup.Store("raw", path=str(tmp_path / JOBS_FILE))
     store.put("abc", {"job": {"id": 1}, "status": "pending"})
     store.close()
 
     with pytest.raises(CorruptState, match=rf"{JOBS_FILE}: malformed job record"):
         LocalState(str(tmp_path))
+
+
+def test_changes_reach_the_file_only_at_the_flush(tmp_path: Path, jobs) -> None:
+    job = jobs.make()
+    state = LocalState(str(tmp_path))
+    state.save(job, "pending")
+
+    before = _saved_ids(tmp_path)
+    state.flush()
+    after = _saved_ids(tmp_path)
+
+    state.close()
+    assert before == set() and after == {job.id}
+
+
+def test_a_job_saved_and_removed_between_flushes_is_never_written(
+    tmp_path: Path, jobs
+) -> None:
+    kept, finished = jobs.make(), jobs.make()
+    state = LocalState(str(tmp_path))
+    state.save(kept, "pending")
+    state.save(finished, "pending")
+
+    state.remove(finished.id)
+    state.flush()
+
+    assert _saved_ids(tmp_path) == {kept.id}
+    state.remove(kept.id)
+    state.close()
+    assert _saved_ids(tmp_path) == set()
+
+
+def test_close_flushes_what_is_left(tmp_path: Path, jobs) -> None:
+    job = jobs.make()
+    state = LocalState(str(tmp_path))
+    state.save(job, "retrying", due_at=5.0)
+
+    state.close()
+
+    assert _saved_ids(tmp_path) == {job.id}
+
+
+def _saved_ids(data_dir: Path) -> set[str]:
+    store = greensup.Store("peek", path=str(data_dir / JOBS_FILE))
+    try:
+        return {str(key) for key in store.keys()}
+    finally:
+        store.close()
