@@ -5,7 +5,8 @@ Each page's ```python blocks run in order, in one namespace, in a fresh OS
 process started in an empty directory, as a reader following the page would run
 them. A ```text block right after a ``% output`` comment line is the output the
 block before it prints: it is compared with ``...`` matching any text, as in
-doctest's ELLIPSIS. A block after a ``% skip: why`` line is not run.
+doctest's ELLIPSIS; what the block writes to stderr (log lines) counts, as a
+terminal would show it. A block after a ``% skip: why`` line is not run.
 """
 
 from __future__ import annotations
@@ -104,20 +105,21 @@ def run_page(page: Page, tmp_path: Path) -> list[str]:
     driver.write_text(f"MARK = {MARK!r}\n" + _DRIVER, encoding="utf-8")
     work = tmp_path / "work"
     work.mkdir()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Unbuffered, with stderr merged: the order a reader sees in a terminal.
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
 
     done = subprocess.run(
         [sys.executable, str(driver), str(blocks_file)],
         cwd=work,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         timeout=90,
     )
 
     assert done.returncode == 0, (
-        f"{relative} failed with status {done.returncode}\n"
-        f"--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+        f"{relative} failed with status {done.returncode}\n{done.stdout}"
     )
     parts = re.split(re.escape(MARK).replace(r"\{\}", r"\d+") + "\n", done.stdout)
     return parts[1:]
