@@ -46,7 +46,7 @@ _log = logging.getLogger("demo.queue")
 QUEUED_ONE_BY_ONE = 20
 
 #: Seconds the changes of finished attempts wait before they are committed.
-FLUSH_DELAY = 0.01
+FLUSH_DELAY = 0.05
 
 _TOTALS = (
     "submitted",
