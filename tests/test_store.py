@@ -4,6 +4,7 @@ durable one promises (SIGKILL survival, a second OS process, bad files)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import re
 import shutil
@@ -528,3 +529,27 @@ def _read_only(directory: Path) -> Iterator[None]:
 
 def test_store_errors_are_greensup_errors() -> None:
     assert issubclass(StoreError, greensup.GreensupError)
+
+
+def test_store_benchmark_prints_its_tables(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "bench_store", ROOT / "benchmarks" / "bench_store.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    tiny = {"memory": 200, "durable": 20, "crowd": 100, "stall": 10}
+    monkeypatch.setattr(bench, "QUICK_SIZES", tiny)
+
+    assert bench.main(["--quick"]) == 0
+
+    out = capsys.readouterr().out
+    for title in (
+        "in memory: Store vs dict",
+        "synchronous=normal: Store vs plain",
+        "100 greenlets",
+        "longest hub stall",
+    ):
+        assert title in out
