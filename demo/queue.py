@@ -419,7 +419,8 @@ class JobQueue(greensup.GenServer):
         self._state.save(job, "retrying", time.time() + delay)
         self._changed_state()
         greensup.cast(self._names.retry, ("schedule", job.id, job.attempts, delay))
-        detail = f"{error}; retry {retry}/{MAX_RETRIES} in {delay:.2f}s"
+        when = f"in {delay:.2f}s" if delay else "now"
+        detail = f"{error}; retry {retry}/{MAX_RETRIES} {when}"
         self._emit(kind, job, attempt, elapsed, detail)
 
     def _dead_letter(self, job: Job) -> None:
@@ -462,13 +463,12 @@ class JobQueue(greensup.GenServer):
                 time.time(), job.id if job else None, job.file_name if job else "", text
             )
             self._last_crash[entry.slot] = crash
-        self._emit("worker_removed", detail=f"worker #{entry.slot} {pid} ({text})")
-
         if flight is not None:
             self._bump(crashed=1)
             elapsed = time.monotonic() - flight.started
             error = f"crash: {text}"
             self._attempt_failed(flight.job, flight.attempt, error, elapsed, True)
+        self._emit("worker_removed", detail=f"worker #{entry.slot} {pid} ({text})")
         if not self._draining and len(self._workers) < max(1, self._target):
             self._start_worker()
         self._dispatch()

@@ -171,10 +171,10 @@ def format_activity(activity: Activity) -> str:
     clock = time.strftime("%H:%M:%S", time.localtime(activity.at))
     stamp = f"{clock}.{int(activity.at * 1000) % 1000:03d}"
     if activity.job_id is None:
-        return f"{stamp}  {activity.kind:<13} {activity.detail}"
+        return f"{stamp}  {activity.kind:<14} {activity.detail}"
 
     job = f"{activity.job_id[:8]} {activity.job_type:<9} {activity.file_name}"
-    text = f"{stamp}  {activity.kind:<13} {job}"
+    text = f"{stamp}  {activity.kind:<14} {job}"
     if activity.elapsed is not None:
         text += f" in {activity.elapsed:.2f}s"
     if activity.detail:

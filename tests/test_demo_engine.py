@@ -412,3 +412,20 @@ def test_stats_report_throughput_and_average_run_time() -> None:
 
     assert summary.completed == 30
     assert summary.throughput > 0 and summary.avg_ms > 0
+
+
+def test_a_duration_stops_gracefully_with_nothing_in_flight() -> None:
+    config = replace(FAST, jobs=40, workers=2, max_workers=2, speed=10.0)
+    app = JobQueueApp(config)
+
+    status = run_app(app, duration=0.3, signals=False)
+
+    assert status == 0 and app.summary.in_flight == 0
+    assert app.summary.pending + app.summary.retrying > 0
+    _assert_nothing_lost(app.summary)
+
+
+def test_a_start_with_nothing_to_do_is_idle_at_once() -> None:
+    summary = _run(replace(FAST, jobs=0))
+
+    assert summary.submitted == summary.resumed == summary.completed == 0
