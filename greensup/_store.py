@@ -128,6 +128,12 @@ def _plain_dict(value: Mapping[Any, Any]) -> dict[str, Any]:
     for key, item in value.items():
         if type(key) is not str:
             raise _Invalid(TypeError, f"dict key {short_repr(key, 30)}, not a str")
+        if not key.isascii():
+            _check_text(key)
+        kind = type(item)
+        if kind is int or item is None or (kind is str and item.isascii()):
+            copy[key] = item  # the common leaves, without a call
+            continue
         try:
             copy[key] = _plain(item)
         except _Invalid as exc:
@@ -139,6 +145,10 @@ def _plain_dict(value: Mapping[Any, Any]) -> dict[str, Any]:
 def _plain_list(value: list[Any] | tuple[Any, ...]) -> list[Any]:
     copy = []
     for index, item in enumerate(value):
+        kind = type(item)
+        if kind is int or item is None or (kind is str and item.isascii()):
+            copy.append(item)
+            continue
         try:
             copy.append(_plain(item))
         except _Invalid as exc:
@@ -173,9 +183,11 @@ def _clone(value: Any) -> Any:
     """Copy a plain JSON value; strings and numbers are shared, being immutable."""
     kind = type(value)
     if kind is dict:
-        return {k: _clone(v) for k, v in value.items()}
+        return {
+            k: v if type(v) not in _CONTAINERS else _clone(v) for k, v in value.items()
+        }
     if kind is list:
-        return [_clone(v) for v in value]
+        return [v if type(v) not in _CONTAINERS else _clone(v) for v in value]
     return value
 
 
