@@ -261,7 +261,8 @@ class Store:
 
         Never blocks in memory. On a durable store, blocks the calling greenlet
         until the value is committed; it then survives the OS process being
-        killed.
+        killed. A put whose greenlet is killed while it waits (by a timeout, for
+        example) may still land.
 
         Raises:
             TypeError: ``key`` is not a ``str`` or an ``int``, or ``value`` holds
@@ -695,7 +696,11 @@ class _Worker:
             assert self._conn is not None, "opened before the first write"
             changed = _apply(self._conn, [job[1] for job in jobs])
         except Exception as exc:
-            return [(job[2], (False, exc)) for job in jobs]
+            if len(jobs) == 1 or (isinstance(exc, sqlite3.Error) and _is_busy(exc)):
+                return [(job[2], (False, exc)) for job in jobs]
+            # One job's changes may be what failed: retry each on its own, so
+            # that only that job's caller gets the error.
+            return [answer for job in jobs for answer in self._write_group([job])]
         return [(job[2], (True, n)) for job, n in zip(jobs, changed, strict=True)]
 
     def _open(self, path: str, synchronous: str, timeout: float) -> tuple[bool, Any]:

@@ -407,6 +407,29 @@ def test_durable_store_shares_its_file_with_a_second_os_process(path: Path) -> N
     store.close()
 
 
+def test_durable_store_raises_store_error_when_a_lock_outlasts_its_timeout(
+    path: Path,
+) -> None:
+    store = Store("s", path, timeout=0.2)
+    store.put("k", "before")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    with pytest.raises(
+        StoreError,
+        match=rf"^store 's': cannot write to '{path}': it stayed locked by another "
+        r"connection for 0.2s \(database is locked\)$",
+    ):
+        store.put("k", "after")
+
+    assert store.get("k") == "before"
+    other.execute("ROLLBACK")
+    other.close()
+    store.put("k", "after")
+    assert store.get("k") == "after"
+    store.close()
+
+
 def test_durable_store_can_be_read_by_the_sqlite3_command_line_tool(path: Path) -> None:
     if shutil.which("sqlite3") is None:
         pytest.skip("the sqlite3 command-line tool is not installed")
