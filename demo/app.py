@@ -19,7 +19,7 @@ from typing import Any
 import greensup
 from demo.config import DemoConfig
 from demo.dead_letter import DeadLetterStore
-from demo.queue import Counts, JobQueue, QueueSnapshot
+from demo.queue import Counts, JobQueue, QueueSnapshot, RunLedger
 from demo.retry import RetryManager, RetryTimer
 from demo.state import LocalState, QueueState
 from demo.stats import Activity, StatsCollector, StatsSnapshot
@@ -198,7 +198,12 @@ class JobQueueApp(greensup.Application):
     def _children(self, state: QueueState) -> list[greensup.ChildSpec]:
         config, names = self.config, self.config.names
         children = [
-            self._spec("job_queue", JobQueue.start_link, (config, state), names.queue),
+            self._spec(
+                "job_queue",
+                JobQueue.start_link,
+                (config, state, RunLedger(config.seed)),
+                names.queue,
+            ),
             worker_supervisor_spec(config),
             self._spec(
                 "retry_manager", RetryManager.start_link, (names.queue,), names.retry

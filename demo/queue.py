@@ -35,6 +35,7 @@ __all__ = [
     "CrashInfo",
     "JobQueue",
     "QueueSnapshot",
+    "RunLedger",
     "RetryView",
     "WorkerView",
     "describe_reason",
@@ -197,6 +198,23 @@ class _WorkerEntry:
     retiring: bool = False
 
 
+class RunLedger:
+    """What the JobQueue keeps across its own restarts within one run.
+
+    The Application makes one and hands it to every start of the queue, so a
+    restarted queue goes on counting, and numbering new jobs, where the last
+    one stopped. Only the queue's process touches it.
+
+    Args:
+        seed: seeds the job factory.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.totals: dict[str, int] = dict.fromkeys(_TOTALS, 0)
+        self.factory = JobFactory(seed)
+        self.started = False
+
+
 def describe_reason(reason: Any) -> str:
     """Return an exit reason in words: ``'killed'``, ``'WorkerCrash: ...'``."""
     if isinstance(reason, BaseException):
@@ -218,19 +236,26 @@ class JobQueue(greensup.GenServer):
     flight or waiting to retry), and the workers' and RetryManager's reports.
     """
 
-    def init(self, config: DemoConfig, state: QueueState) -> None:
-        """Load the unfinished jobs of earlier runs; runs in the new process.
+    def init(
+        self, config: DemoConfig, state: QueueState, ledger: RunLedger | None = None
+    ) -> None:
+        """Load the unfinished jobs; runs in the new process.
+
+        After a restart the queue also takes over the running workers and
+        has the RetryManager set the timers of the jobs waiting to retry.
 
         Args:
             config: the run's settings.
             state: the durable state; unfinished jobs in it are resumed.
+            ledger: what survives the queue's restarts within the run.
         """
+        ledger = ledger if ledger is not None else RunLedger(config.seed)
         self._config = config
         self._names = config.names
         self._sim = config.simulation
         self._state = state
-        self._factory = JobFactory(config.seed)
-        self._counts = dict.fromkeys(_TOTALS, 0)
+        self._factory = ledger.factory
+        self._counts = ledger.totals
         self._pending: deque[Job] = deque()
         self._flights: dict[greensup.Pid, _Flight] = {}
         self._retrying: dict[str, _Retry] = {}
@@ -246,7 +271,9 @@ class JobQueue(greensup.GenServer):
         self._flush_queued = False
         self._flush_waiters: list[tuple[greensup.Caller, Any]] = []
 
-        self._resume()
+        self._resume(first=not ledger.started)
+        ledger.started = True
+        self._adopt_workers()
 
     # -- requests ---------------------------------------------------------
 
@@ -310,16 +337,30 @@ class JobQueue(greensup.GenServer):
 
     # -- intake -----------------------------------------------------------
 
-    def _resume(self) -> None:
+    def _resume(self, first: bool) -> None:
         now_wall, now = time.time(), time.monotonic()
         saved = self._state.load()
         for record in saved:
             if record.status == "retrying" and record.due_at is not None:
-                due = now + max(0.0, record.due_at - now_wall)
-                self._retrying[record.job.id] = _Retry(record.job, due)
+                left = max(0.0, record.due_at - now_wall)
+                self._retrying[record.job.id] = _Retry(record.job, now + left)
+                request = ("schedule", record.job.id, record.job.attempts, left)
+                greensup.cast(self._names.retry, request)  # none yet at first
             else:
                 self._pending.append(record.job)
-        self._bump(resumed=len(saved))
+        if first:
+            self._bump(resumed=len(saved))
+
+    def _adopt_workers(self) -> None:
+        # After a restart the workers are still there, idle or finishing
+        # jobs for the previous queue, whose results will be ignored: their
+        # jobs were loaded as unfinished and will run again.
+        if greensup.whereis(self._names.workers) is None:
+            return
+        children = greensup.DynamicSupervisor.which_children(self._names.workers)
+        for _id, pid, _type, _restart in children:
+            if pid is not None:
+                self._add_worker_entry(pid)
 
     def _submit(self, jobs: Any) -> tuple[int, int]:
         accepted = rejected = 0

@@ -207,7 +207,14 @@ class LocalState:
     def load(self) -> list[SavedJob]:
         """Return every unfinished job, oldest submission first; flushes first."""
         self.flush()
-        saved = [_parse_saved(value) for value in self._jobs.values()]
+        saved = []
+        for value in self._jobs.values():
+            record = _parse_saved(value)
+            if record.job.id in self._dead:  # dead-lettered just before a kill
+                self.remove(record.job.id)
+            else:
+                saved.append(record)
+        self.flush()
         saved.sort(key=lambda s: s.job.submitted_at)
         return saved
 

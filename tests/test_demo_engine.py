@@ -429,3 +429,24 @@ def test_a_start_with_nothing_to_do_is_idle_at_once() -> None:
     summary = _run(replace(FAST, jobs=0))
 
     assert summary.submitted == summary.resumed == summary.completed == 0
+
+
+def test_a_restarted_queue_takes_over_jobs_workers_and_counts(
+    app_started, error_reports
+) -> None:
+    recorder = Recorder()
+    config = replace(FAST, jobs=30, workers=2, max_workers=2, speed=20.0)
+    app = _start(app_started, config, on_activity=recorder)
+    wait_for(lambda: len(recorder.kinds("completed")) >= 5)
+    queue = greensup.whereis(config.names.queue)
+
+    greensup.exit(queue, "kill")
+    wait_for(lambda: greensup.whereis(config.names.queue) not in (None, queue))
+    me = greensup.self_pid()
+    app.notify_idle(me)
+    greensup.receive(timeout=30, match=lambda m: m[:1] == ("queue_idle",))
+
+    counts = app.counts()
+    _assert_nothing_lost(counts)
+    assert counts.completed + counts.dead_lettered == 30
+    assert {child.id: child.restarts for child in app.tree()}["job_queue"] == 1
