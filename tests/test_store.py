@@ -66,9 +66,12 @@ def run_child(script: str, *args: str) -> gevent.subprocess.Popen[str]:
     )
 
 
-def read_acks_then_kill(child: gevent.subprocess.Popen[str], enough: int) -> int:
-    """Read the numbers a child prints after each completed call; SIGKILL it
-    once it has printed ``enough``; return the last number it printed."""
+def read_acks_then_kill(
+    child: gevent.subprocess.Popen[str], enough: int, log: Path
+) -> int:
+    """Read the numbers a child prints after each completed call; once it has
+    printed ``enough``, SIGKILL it as soon as it writes to the write-ahead
+    ``log`` again, in the middle of a commit; return the last number printed."""
     assert child.stdout is not None
     last = -1
     with gevent.Timeout(60, AssertionError("the child did not print in time")):
@@ -76,7 +79,17 @@ def read_acks_then_kill(child: gevent.subprocess.Popen[str], enough: int) -> int
             line = child.stdout.readline()
             assert line, f"child ended early: {child.stderr.read()}"  # type: ignore[union-attr]
             last = int(line)
+
+    def written() -> tuple[int, int]:
+        stat = log.stat()
+        return stat.st_size, stat.st_mtime_ns
+
+    before = written()
+    with gevent.Timeout(60, AssertionError("the child stopped writing")):
+        while written() == before:
+            gevent.idle()
     child.send_signal(signal.SIGKILL)
+
     rest, _ = child.communicate(timeout=60)
     assert child.returncode == -signal.SIGKILL
     for line in rest.splitlines():
@@ -344,7 +357,7 @@ def test_durable_put_survives_sigkill_of_the_os_process(path: Path) -> None:
         str(path),
     )
 
-    last = read_acks_then_kill(child, enough=200)
+    last = read_acks_then_kill(child, 200, Path(f"{path}-wal"))
 
     with Store("kill", path) as store:
         for i in range(last + 1):
@@ -365,7 +378,7 @@ def test_durable_update_lands_whole_or_not_at_all_across_sigkill(path: Path) -> 
         str(path),
     )
 
-    last = read_acks_then_kill(child, enough=20)
+    last = read_acks_then_kill(child, 20, Path(f"{path}-wal"))
 
     with Store("batch", path) as store:
         batches = {store.get(f"k{j}")["batch"] for j in range(200)}
