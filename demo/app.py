@@ -229,7 +229,11 @@ class JobQueueApp(greensup.Application):
         return children
 
     def _spec(
-        self, child_id: str, start: Callable[..., greensup.Pid], args: tuple, name: str
+        self,
+        child_id: str,
+        start: Callable[..., greensup.Pid],
+        args: tuple[Any, ...],
+        name: str,
     ) -> greensup.ChildSpec:
         def counted_start(*args: Any) -> greensup.Pid:
             pid = start(*args, name=name)
@@ -245,15 +249,19 @@ class JobQueueApp(greensup.Application):
 
         Blocks until the queue has taken them.
         """
-        return greensup.call(self.config.names.queue, ("submit", count), _CALL_TIMEOUT)
+        result: tuple[int, int] = self._ask(("submit", count))
+        return result
 
     def add_worker(self) -> bool:
         """Add a worker unless the pool is at ``max_workers``. Blocks briefly."""
-        return greensup.call(self.config.names.queue, "add_worker", _CALL_TIMEOUT)
+        return bool(self._ask("add_worker"))
 
     def remove_worker(self) -> bool:
         """Remove a worker (after its job) unless it is the last one."""
-        return greensup.call(self.config.names.queue, "remove_worker", _CALL_TIMEOUT)
+        return bool(self._ask("remove_worker"))
+
+    def _ask(self, request: Any) -> Any:
+        return greensup.call(self.config.names.queue, request, _CALL_TIMEOUT)
 
     def notify_idle(self, pid: greensup.Pid) -> None:
         """Have ``('queue_idle', queue_pid)`` sent to ``pid`` once the queue is idle."""
@@ -263,7 +271,8 @@ class JobQueueApp(greensup.Application):
 
     def counts(self) -> Counts:
         """Return where the jobs are now. Blocks for one call to the queue."""
-        return greensup.call(self.config.names.queue, "counts", _CALL_TIMEOUT)
+        counts: Counts = self._ask("counts")
+        return counts
 
     def snapshot(self) -> DemoSnapshot:
         """Return what the dashboard shows. Blocks for one call per component."""

@@ -34,7 +34,12 @@ import gevent  # noqa: E402
 import greensup  # noqa: E402
 from demo.app import JobQueueApp, Summary  # noqa: E402
 from demo.config import DemoConfig  # noqa: E402
-from demo.state import DEAD_LETTERS_FILE, CorruptState, LocalState, check_state_files  # noqa: E402
+from demo.state import (  # noqa: E402
+    DEAD_LETTERS_FILE,
+    CorruptState,
+    LocalState,
+    check_state_files,
+)
 from demo.stats import Activity, format_activity  # noqa: E402
 from greensup import timer  # noqa: E402
 
