@@ -32,7 +32,7 @@ DOCS = ROOT / "docs"
 NOT_RUN = {"benchmarks.md"}
 MARK = "\x1e-- greensup docs block {} --\x1e"
 
-_FENCE = re.compile(r"^(`{3,})(\S*)\s*$")
+_FENCE = re.compile(r"^(`{3,})([^`\s]*)[^`]*$")
 
 
 @dataclass
