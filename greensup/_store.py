@@ -203,7 +203,9 @@ class Store:
     calling greenlet (never the hub) until the worker thread has committed them,
     and reads switch greenlets only while another OS process holds a lock. Each
     call's effect is all-or-nothing. Any number of greenlets may use one store at
-    once. Use it as a context manager to close it.
+    once. Opening a durable store reads and, for a new file, sets up the file
+    inline, then switches greenlets while the worker thread connects. Use a
+    store as a context manager to close it.
 
     Args:
         name: a label for reprs, errors and logs.
@@ -343,8 +345,9 @@ class Store:
     def close(self) -> None:
         """Close the store; later calls raise ``StoreError``. Idempotent.
 
-        An in-memory store drops its data. A durable store waits for writes in
-        flight and checkpoints its log into the database file.
+        An in-memory store drops its data and never blocks. A durable store
+        blocks the calling greenlet while the writes already queued land and
+        the worker thread checkpoints the log into the database file.
         """
         raise NotImplementedError
 
@@ -460,7 +463,16 @@ class Transaction:
         self._ops.append(("delete", key))
 
     def update(self, mapping: Mapping[Key, Any]) -> None:
-        """Add a put for every pair of ``mapping``. Never blocks."""
+        """Add a put for every pair of ``mapping``. Never blocks.
+
+        Raises:
+            TypeError: ``mapping`` is not a mapping, or as for :meth:`put`.
+        """
+        if not isinstance(mapping, Mapping):
+            raise TypeError(
+                f"store {self._store.name!r}: update takes a mapping, "
+                f"got {type(mapping).__name__}"
+            )
         for key, value in mapping.items():
             self.put(key, value)
 

@@ -250,6 +250,15 @@ def test_store_update_writes_nothing_when_one_value_is_bad(store: Store) -> None
     assert store.items() == [("a", "old")]
 
 
+def test_store_update_rejects_something_that_is_not_a_mapping(store: Store) -> None:
+    with pytest.raises(
+        TypeError, match=r"^store 'test': update takes a mapping, got list$"
+    ):
+        store.update([("a", 1)])  # type: ignore[arg-type]
+
+    assert len(store) == 0
+
+
 def test_store_transaction_commits_everything_on_a_clean_exit(store: Store) -> None:
     store.update({"pending:1": {"job": 1}, "pending:2": {"job": 2}})
 
