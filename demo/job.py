@@ -51,7 +51,10 @@ MAX_RETRIES = 3
 #: Attempts after which a job goes to the dead-letter store.
 MAX_ATTEMPTS = MAX_RETRIES + 1
 
-Outcome = Literal["ok", "fail", "crash"]
+#: How an attempt ends. The simulation plans ``ok``, ``fail`` and ``crash``;
+#: ``permanent`` (an error that would recur) sends the job to the dead letters
+#: without a retry, for work that can tell.
+Outcome = Literal["ok", "fail", "crash", "permanent"]
 
 _TRANSIENT_ERRORS = (
     "storage timed out reading {file}",

@@ -322,17 +322,26 @@ class JobQueue(greensup.GenServer):
         else:
             self._bump(failed=1)
             message = error or "unknown error"
-            self._attempt_failed(job, flight.attempt, message, elapsed, crashed=False)
+            retryable = outcome != "permanent"
+            attempt = flight.attempt
+            self._attempt_failed(job, attempt, message, elapsed, False, retryable)
         self._dispatch()
 
     def _attempt_failed(
-        self, job: Job, attempt: int, error: str, elapsed: float, crashed: bool
+        self,
+        job: Job,
+        attempt: int,
+        error: str,
+        elapsed: float,
+        crashed: bool,
+        retryable: bool = True,
     ) -> None:
         job = job.after_failure(error)
         kind = "crashed" if crashed else "failed"
-        if job.attempts >= MAX_ATTEMPTS:
+        if job.attempts >= MAX_ATTEMPTS or not retryable:
+            why = "no retries left" if retryable else "permanent, not retried"
             self._bump(dead_lettered=1)
-            self._emit(kind, job, attempt, elapsed, f"{error}; no retries left")
+            self._emit(kind, job, attempt, elapsed, f"{error}; {why}")
             self._dead_letter(job)
             return
 
@@ -357,7 +366,11 @@ class JobQueue(greensup.GenServer):
             _log.warning("dead-letter store unavailable (%r); writing directly", exc)
             self._state.add_dead_letter(job)
         self._changed_state()
-        detail = f"after {job.attempts} attempts ({MAX_RETRIES}/{MAX_RETRIES} retries)"
+        retries = job.attempts - 1
+        plural = "s" if job.attempts != 1 else ""
+        detail = (
+            f"after {job.attempts} attempt{plural} ({retries}/{MAX_RETRIES} retries)"
+        )
         self._emit("dead_lettered", job, job.attempts, detail=detail)
 
     def _on_retry_due(self, job_id: str, attempts: int) -> None:

@@ -337,9 +337,13 @@ def run_app(
 
     Returns:
         0 after a graceful stop, 1 when the supervision tree died.
+
+    Raises:
+        StartError: the application did not start.
     """
     me = greensup.self_pid()
     handlers = []
+    deadline: greensup.TimerRef | None = None
     if signals:
         for signum in (signal.SIGINT, signal.SIGTERM):
             name = signal.Signals(signum).name
@@ -351,7 +355,7 @@ def run_app(
         assert app.root is not None, "the application started without a root"
         root_ref = greensup.monitor(app.root)
         if duration is not None:
-            timer.send_after(duration, me, ("stop", "duration"))
+            deadline = timer.send_after(duration, me, ("stop", "duration"))
         if until_idle:
             app.notify_idle(me)
 
@@ -363,6 +367,8 @@ def run_app(
         greensup.stop_application(app)
         return 0
     finally:
+        if deadline is not None:
+            timer.cancel(deadline)
         for handler in handlers:
             handler.cancel()
 
@@ -434,6 +440,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     _configure_logging(options.data_dir)
     headless = options.headless or not out.isatty()
+    app: JobQueueApp | None = None
+    status = 1
     try:
         if not headless:
             try:
@@ -447,10 +455,12 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         else:
             app = JobQueueApp(config, state=state)
             status = ui.run_dashboard(app, options.duration, options.until_idle)
+    except greensup.StartError as exc:
+        print(f"{PROG}: error: the demo did not start: {exc}", file=sys.stderr)
     finally:
         state.close()
 
-    if app.summary is not None:
+    if app is not None and app.summary is not None:
         if headless:
             _note(out, "stopped", _brief(app.summary))
         if options.summary is not None:

@@ -15,7 +15,7 @@ import pytest
 import greensup
 from demo.app import JobQueueApp, Summary
 from demo.config import DemoConfig
-from demo.job import MAX_ATTEMPTS, MAX_RETRIES
+from demo.job import MAX_ATTEMPTS, MAX_RETRIES, AttemptPlan, Job, Simulation
 from demo.queue import Counts
 from demo.run import run_app
 from demo.state import LocalState
@@ -450,3 +450,19 @@ def test_a_restarted_queue_takes_over_jobs_workers_and_counts(
     _assert_nothing_lost(counts)
     assert counts.completed + counts.dead_lettered == 30
     assert {child.id: child.restarts for child in app.tree()}["job_queue"] == 1
+
+
+def test_a_permanent_failure_goes_to_the_dead_letters_without_a_retry(
+    monkeypatch,
+) -> None:
+    def plan(self: Simulation, job: Job, attempt: int) -> AttemptPlan:
+        return AttemptPlan(0.0, "permanent", f"{job.file_name} is not an image")
+
+    monkeypatch.setattr(Simulation, "plan", plan)
+    recorder = Recorder()
+
+    summary = _run(replace(FAST, jobs=3), recorder)
+
+    assert (summary.failed, summary.retried, summary.dead_lettered) == (3, 0, 3)
+    _assert_nothing_lost(summary)
+    assert recorder.kinds("dead_lettered")[0].detail == "after 1 attempt (0/3 retries)"
