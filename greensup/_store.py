@@ -230,7 +230,8 @@ class Store:
     OTP: a named ``ets`` table (in memory) or ``dets`` table (durable).
 
     Limitations:
-        A store belongs to the OS thread (and gevent hub) that opened it. Keys
+        A store belongs to the OS thread (and gevent hub) that opened it;
+        writing to a durable store from another thread raises ``StoreError``. Keys
         and values are copied, so very large values cost their size on every
         ``put`` and ``get``. ``keys()``, ``values()``, ``items()`` and
         ``select()`` read the whole table inline; a multi-gigabyte store would
@@ -629,7 +630,8 @@ class _Worker:
             collections.deque()
         )
         self._waiting = 0
-        self._wakeup = gevent.get_hub().loop.async_()
+        self.hub = gevent.get_hub()
+        self._wakeup = self.hub.loop.async_()
         self._wakeup.start(self._deliver)
         self._wakeup.ref = False  # only pending jobs keep the loop alive
         self._conn: sqlite3.Connection | None = None
@@ -855,6 +857,11 @@ class _SqliteStore(Store):
     def _commit(self, ops: list[_Op]) -> int:
         if self._worker is None:
             raise self._closed_error()
+        if gevent.get_hub() is not self._worker.hub:
+            raise StoreError(
+                f"store {self.name!r} was opened in another thread; "
+                "write to it from the thread that opened it"
+            )
         try:
             changed: int = self._worker.submit("write", ops)
         except sqlite3.Error as exc:

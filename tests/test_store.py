@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -350,6 +351,27 @@ def test_durable_store_lets_other_greenlets_run_while_it_writes(path: Path) -> N
         store.put("k", 1)
 
         assert ran == ["other"]
+
+
+def test_durable_store_refuses_writes_from_another_thread(path: Path) -> None:
+    errors: list[BaseException] = []
+    with Store("s", path) as store:
+
+        def write() -> None:
+            try:
+                store.put("k", 1)
+            except StoreError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        gevent.get_hub().threadpool.apply(thread.join)
+
+        assert [str(e) for e in errors] == [
+            "store 's' was opened in another thread; "
+            "write to it from the thread that opened it"
+        ]
+        assert "k" not in store
 
 
 def test_durable_put_survives_sigkill_of_the_os_process(path: Path) -> None:
