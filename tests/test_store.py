@@ -73,12 +73,12 @@ def read_acks_then_kill(
     """Read the numbers a child prints after each completed call; once it has
     printed ``enough``, SIGKILL it as soon as it writes to the write-ahead
     ``log`` again, in the middle of a commit; return the last number printed."""
-    assert child.stdout is not None
+    assert child.stdout is not None and child.stderr is not None
     last = -1
     with gevent.Timeout(60, AssertionError("the child did not print in time")):
         while last < enough:
             line = child.stdout.readline()
-            assert line, f"child ended early: {child.stderr.read()}"  # type: ignore[union-attr]
+            assert line, f"child ended early: {child.stderr.read()}"
             last = int(line)
 
     def written() -> tuple[int, int]:
@@ -344,7 +344,7 @@ def test_durable_store_keeps_values_after_reopening(path: Path) -> None:
 
 
 def test_durable_store_lets_other_greenlets_run_while_it_writes(path: Path) -> None:
-    ran = []
+    ran: list[str] = []
     with Store("s", path) as store:
         gevent.spawn(ran.append, "other")
 
