@@ -222,6 +222,7 @@ class Store:
             missing or not writable), is not an SQLite database, is corrupt, or
             belongs to another application.
         ValueError: ``synchronous`` or ``timeout`` has an invalid value.
+        TypeError: ``name`` is not a ``str``, or ``path`` is not a path.
 
     Attributes:
         name: the store's label.
@@ -229,10 +230,15 @@ class Store:
 
     OTP: a named ``ets`` table (in memory) or ``dets`` table (durable).
 
+    Differences from OTP:
+        Keys are ``str`` or ``int`` and values are JSON, not any term; there
+        are no ``bag`` or ``ordered_set`` tables, and :meth:`select` takes a
+        Python predicate instead of a match specification.
+
     Limitations:
         A store belongs to the OS thread (and gevent hub) that opened it;
-        writing to a durable store from another thread raises ``StoreError``. Keys
-        and values are copied, so very large values cost their size on every
+        writing to a durable store from another thread raises ``StoreError``.
+        Values are copied, so very large values cost their size on every
         ``put`` and ``get``. ``keys()``, ``values()``, ``items()`` and
         ``select()`` read the whole table inline; a multi-gigabyte store would
         hold up the hub while they run.
@@ -358,9 +364,11 @@ class Store:
         raise NotImplementedError
 
     def __contains__(self, key: object) -> bool:
+        """Tell whether ``key`` has a value. Blocks like :meth:`get`."""
         raise NotImplementedError
 
     def __len__(self) -> int:
+        """Return the number of keys. Blocks like :meth:`get`."""
         raise NotImplementedError
 
     def __enter__(self) -> Store:
