@@ -240,8 +240,10 @@ def _boxed(lines: Sequence[str]) -> list[str]:
 
 
 def _render_too_small(pal: Palette, view: View, width: int, height: int) -> list[str]:
-    lines = [f"{TITLE}: the terminal is {width}x{height}"]
-    lines.append(f"it needs {MIN_WIDTH}x{MIN_HEIGHT} at least")
+    lines = [
+        f"terminal {width}x{height} too small",
+        f"(needs {MIN_WIDTH}x{MIN_HEIGHT})",
+    ]
     if view.snapshot is not None:
         counts = view.snapshot.queue.counts
         lines.append(f"{counts.pending} pending, {counts.completed} completed")
@@ -639,7 +641,7 @@ def _node_text(pal: Palette, node: greensup.TreeNode, compact: bool = False) -> 
         extra = f" ({len(node.children)} workers)" if node.children else ""
         return f"{name}{extra} {restarts}"
     noun = "restart" if node.restarts == 1 else "restarts"
-    return f"{name} " + pal("muted", repr(node.pid)) + f" {restarts} {noun}"
+    return f"{name} {restarts} {noun} " + pal("muted", repr(node.pid))
 
 
 def _grandchildren(
@@ -686,10 +688,14 @@ def render_activity(
 ) -> list[str]:
     """Return the recent activity, newest first, at most ``limit`` lines.
 
-    A run of jobs queued or rejected together reads as one line.
+    A run of jobs queued or rejected together reads as one line; a single
+    job arriving (as from the producer) is not worth a line.
     """
+    groups = [
+        group for group in _group(recent) if len(group) > 1 or group[0].kind != "queued"
+    ]
     lines = []
-    for group in reversed(_group(recent)[-limit:]):
+    for group in reversed(groups[-limit:]):
         first = group[-1]
         clock = time.strftime("%H:%M:%S", time.localtime(first.at))
         symbol = SYMBOLS.get(first.kind, "·")
