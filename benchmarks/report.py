@@ -14,6 +14,7 @@ import platform
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "LABELS",
@@ -228,48 +229,75 @@ def write_chart(table: Table, rows: list[Row], path: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib is not installed: no chart written")
         return
 
     rows = [r for r in rows if _relative(table, r, "gevent") is not None]
     systems = [s for s in table.systems if s != "gevent"]
-    figure, axes = plt.subplots(figsize=(9, 0.75 * len(rows) + 1.8))
+    figure, axes = plt.subplots(figsize=(10, 0.8 * len(rows) + 2.4))
     height = 0.8 / max(1, len(systems))
     for index, system in enumerate(systems):
-        values = [_relative(table, row, system) for row in rows]
-        positions = [i + index * height for i in range(len(rows))]
-        shown = [(p, v) for p, v in zip(positions, values, strict=True) if v]
-        if shown:
-            axes.barh(
-                [p for p, _ in shown],
-                [v for _, v in shown],
-                height=height,
-                label=LABELS[system],
-            )
-    _draw_targets(axes, rows, height)
+        for position, row in enumerate(rows):
+            value = _relative(table, row, system)
+            if value:
+                _draw_bar(axes, position + index * height, value, height, system)
+    _draw_targets(axes, rows)
 
     axes.axvline(1.0, color="black", linewidth=1)
     axes.set_xscale("log")
+    ticks = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}x")
+    axes.xaxis.set_major_formatter(ticks)
+    axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes.set_yticks([i + 0.4 - height / 2 for i in range(len(rows))])
     axes.set_yticklabels([row.title for row in rows])
     axes.invert_yaxis()
-    axes.set_xlabel("relative to raw gevent (1 = raw gevent; higher is better)")
+    axes.set_xlabel(
+        "relative to raw gevent (1 = raw gevent, higher is better): rates are "
+        "system / gevent,\nlatency and memory are gevent / system"
+    )
     axes.set_title("greensup and its Python peers against raw gevent")
-    axes.legend(loc="lower right", fontsize="small")
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles, strict=True))
+    axes.legend(
+        unique.values(), unique.keys(), loc="upper center", fontsize="small",
+        bbox_to_anchor=(0.5, -0.1), ncol=len(unique),
+    )  # fmt: skip
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
 
-def _draw_targets(axes: object, rows: list[Row], height: float) -> None:
+_COLOURS = {
+    "greensup": "tab:blue",
+    "pykka": "tab:orange",
+    "thespian": "tab:green",
+    "triotp": "tab:red",
+}
+
+
+def _draw_bar(
+    axes: Any, position: float, value: float, height: float, system: str
+) -> None:
+    axes.barh(
+        [position], [value], height=height, color=_COLOURS.get(system, "tab:gray"),
+        label=LABELS[system],
+    )  # fmt: skip
+    axes.annotate(
+        f"{value:.2g}x", (value, position), xytext=(3, 0),
+        textcoords="offset points", va="center", fontsize="x-small",
+    )  # fmt: skip
+
+
+def _draw_targets(axes: Any, rows: list[Row]) -> None:
     """Mark greensup's ratio targets on its bars (greensup is the first bar)."""
     for index, row in enumerate(rows):
         if row.ratio_target is None:
             continue
         target = row.ratio_target if row.higher_is_better else 1 / row.ratio_target
-        axes.plot(  # type: ignore[attr-defined]
+        axes.plot(
             [target], [index], marker="|", markersize=14, color="red",
             label="greensup target" if index == 0 else None,
         )  # fmt: skip

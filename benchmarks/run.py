@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py                 # every system, 5 rounds, writes docs/
+    python benchmarks/run.py                 # every system, 3 rounds, writes docs/
     python benchmarks/run.py --quick         # greensup and raw gevent, small sizes
     python benchmarks/run.py --only calls --only memory --repeat 3
 
@@ -23,7 +23,14 @@ import sys
 import time
 from pathlib import Path
 
-from report import Row, Table, machine_line, render_markdown, write_chart, write_docs
+from report import (
+    Row,
+    Table,
+    machine_line,
+    render_markdown,
+    write_chart,
+    write_docs,
+)
 
 __all__ = ["QUICK_SIZES", "ROWS", "SIZES", "main", "measure"]
 
@@ -140,6 +147,21 @@ def run_store_benchmark(quick: bool) -> str | None:
     return done.stdout.rstrip()
 
 
+def save_answers(table: Table, machine: str, repeat: int, path: Path) -> None:
+    """Keep every round's raw answers beside the docs, for a later look."""
+    answers = [
+        {"workload": workload, "system": system, "rounds": rounds}
+        for (workload, system), rounds in table.answers.items()
+    ]
+    document = {
+        "machine": machine,
+        "repeat": repeat,
+        "sizes": table.sizes,
+        "answers": answers,
+    }
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -149,7 +171,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", action="append", choices=sorted(SIZES), metavar="NAME",
         help=f"run only this workload (repeatable): {', '.join(SIZES)}",
     )  # fmt: skip
-    parser.add_argument("--repeat", type=int, help="rounds (default 5, quick 1)")
+    parser.add_argument("--repeat", type=int, help="rounds (default 3, quick 1)")
     parser.add_argument(
         "--systems", help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}"
     )
@@ -174,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     systems = QUICK_SYSTEMS if args.quick else ALL_SYSTEMS
     if args.systems:
         systems = tuple(s for s in args.systems.split(",") if s)
-    repeat = args.repeat or (1 if args.quick else 5)
+    repeat = args.repeat or (1 if args.quick else 3)
     write = (not args.quick) if args.write is None else args.write
     workloads = args.only or list(sizes)
     timeout = 60.0 if args.quick else 600.0
@@ -196,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         docs = ROOT / "docs"
         write_chart(table, rows, docs / "benchmarks.png")
         write_docs(docs / "benchmarks.md", machine, markdown, store, repeat)
+        save_answers(table, machine, repeat, docs / "benchmarks.json")
         print(f"\nwrote {docs / 'benchmarks.md'} and {docs / 'benchmarks.png'}")
     return 0
 
