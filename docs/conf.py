@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 sys.path.insert(0, os.path.abspath(".."))
+
+OPTIONAL_PAGES = ["benchmarks"]
 
 project = "greensup"
 author = "the greensup authors"
@@ -16,7 +19,6 @@ extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
-    "sphinx.ext.intersphinx",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -29,9 +31,22 @@ autodoc_typehints = "description"
 autodoc_default_options = {"members": True}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
-
-intersphinx_mapping = {}
+napoleon_custom_sections = ["Limitations", "Differences from OTP"]
 
 html_theme = "alabaster"
 html_title = "greensup"
 html_static_path: list[str] = []
+
+
+def _drop_missing_pages(app: Any, docname: str, source: list[str]) -> None:
+    """Leave out of the index a page that is not written yet (the benchmarks
+    page comes with the benchmarks), rather than fail the build over it."""
+    if docname != "index":
+        return
+    for page in OPTIONAL_PAGES:
+        if not os.path.exists(os.path.join(app.srcdir, page + ".md")):
+            source[0] = source[0].replace(f"\n{page}\n", "\n")
+
+
+def setup(app: Any) -> None:
+    app.connect("source-read", _drop_missing_pages)
