@@ -172,6 +172,8 @@ class JobQueueApp(greensup.Application):
             strategy="one_for_one",
             name=self.config.names.root,
         )
+        if self.counts().resumed:
+            self._ask("announce_resumed")
         if self.config.jobs:
             self.submit(self.config.jobs)
         return root

@@ -116,7 +116,8 @@ class JobQueue(greensup.GenServer):
     ``'remove_worker'`` (return whether they did it); ``('drain', timeout)``
     (returns True once nothing is in flight, False if the timeout cut it
     short); ``'retrying'`` (for the RetryManager); ``('may_retire', pid)``
-    (for an idle worker). Casts: ``('submit', n)``, ``('notify_idle', pid)``
+    (for an idle worker); ``'announce_resumed'`` (logs the jobs resumed at
+    start, returns how many). Casts: ``('submit', n)``, ``('notify_idle', pid)``
     (sends ``('queue_idle', queue_pid)`` to ``pid`` once nothing is pending, in
     flight or waiting to retry), and the workers' and RetryManager's reports.
     """
@@ -155,6 +156,7 @@ class JobQueue(greensup.GenServer):
         self._idle_watchers: list[greensup.Pid] = []
         self._flush_queued = False
         self._flush_waiters: list[tuple[greensup.Caller, Any]] = []
+        self._resumed: list[Job] = []
 
         self._resume(first=not ledger.started)
         ledger.started = True
@@ -190,6 +192,8 @@ class JobQueue(greensup.GenServer):
                 ]
             case ("may_retire", greensup.Pid() as pid):
                 return self._may_retire(pid)
+            case "announce_resumed":
+                return self._announce_resumed()
         raise ValueError(f"unknown queue request {request!r}")
 
     def handle_cast(self, request: Any) -> None:
@@ -235,6 +239,18 @@ class JobQueue(greensup.GenServer):
                 self._pending.append(record.job)
         if first:
             self._bump(resumed=len(saved))
+            self._resumed = [record.job for record in saved]
+
+    def _announce_resumed(self) -> int:
+        # Called once the whole tree runs: at the queue's own start the
+        # StatsCollector, started after it, was not there to hear it.
+        jobs, self._resumed = self._resumed, []
+        if len(jobs) <= QUEUED_ONE_BY_ONE:
+            for job in jobs:
+                self._emit("resumed", job, job.attempts + 1, detail="from the last run")
+        else:
+            self._emit("resumed", detail=f"{len(jobs)} jobs from the last run")
+        return len(jobs)
 
     def _adopt_workers(self) -> None:
         # After a restart the workers are still there, idle or finishing

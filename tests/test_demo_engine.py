@@ -270,6 +270,7 @@ def test_graceful_stop_saves_unfinished_jobs_and_the_next_start_resumes_them(
     _assert_nothing_lost(first)
     assert second.resumed == first.pending + first.retrying
     assert second.completed == second.resumed
+    assert len(second_run.kinds("resumed")) == second.resumed
     assert not done_first & done_second
 
 
