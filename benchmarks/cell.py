@@ -1,10 +1,11 @@
-"""Run one workload on one system in this fresh OS process and print its figures.
+"""Run workloads on one system in this fresh OS process and print their figures.
 
-Usage: ``python benchmarks/cell.py SYSTEM WORKLOAD N``. The output is one JSON line:
-``{"figures": {...}}``, ``{"unsupported": "why"}`` or ``{"error": "what"}``. Each
-cell runs in its own OS process so that no system's leftovers (processes, caches,
-a fragmented heap) bias the next measurement, and memory is measured from a clean
-start.
+Usage: ``python benchmarks/cell.py SYSTEM WORKLOAD N [WORKLOAD N ...]``. The output
+is one JSON line per workload, in order: ``{"figures": {...}}``,
+``{"unsupported": "why"}`` or ``{"error": "what"}``. A full run gives each cell its
+own OS process, so that no system's leftovers (processes, caches, a fragmented heap)
+bias the next measurement and memory is measured from a clean start; the quick
+mode runs several workloads in one OS process to stay fast.
 """
 
 from __future__ import annotations
@@ -64,14 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the cell and print its JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("system", choices=sorted(SYSTEMS))
-    parser.add_argument("workload")
-    parser.add_argument("n", type=int)
+    parser.add_argument("jobs", nargs="+", metavar="WORKLOAD N")
     args = parser.parse_args(argv)
+    if len(args.jobs) % 2:
+        parser.error("give a size N after each workload")
 
     warnings.simplefilter("ignore", DeprecationWarning)
-    answer = run_cell(args.system, args.workload, args.n)
-    sys.stdout.write(json.dumps(answer) + "\n")
-    sys.stdout.flush()
+    for workload, n in zip(args.jobs[::2], args.jobs[1::2], strict=True):
+        answer = run_cell(args.system, workload, int(n))
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
     return 0
 
 

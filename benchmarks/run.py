@@ -79,22 +79,27 @@ ROWS = (
 )  # fmt: skip
 
 
-def measure(system: str, workload: str, n: int, timeout: float) -> dict[str, object]:
-    """Run one cell in a fresh OS process and return its JSON answer."""
-    command = [sys.executable, str(HERE / "cell.py"), system, workload, str(n)]
+def measure(
+    system: str, jobs: list[tuple[str, int]], timeout: float
+) -> list[dict[str, object]]:
+    """Run ``jobs`` (workload, size) on ``system`` in one fresh OS process.
+
+    Returns one JSON answer per job; those a crash or the timeout cut short say so.
+    """
+    command = [sys.executable, str(HERE / "cell.py"), system]
+    for workload, n in jobs:
+        command += [workload, str(n)]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, env=env
         )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f}s"}
-
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
+        answers = [json.loads(line) for line in done.stdout.splitlines() if line]
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {done.returncode}: {last}"[:120]}
-    return json.loads(lines[-1])
+        failure = f"exit {done.returncode}: {last}"[:120]
+    except subprocess.TimeoutExpired:
+        answers, failure = [], f"timed out after {timeout:.0f}s"
+    return answers + [{"error": failure}] * (len(jobs) - len(answers))
 
 
 def run_rounds(
@@ -103,15 +108,29 @@ def run_rounds(
     sizes: dict[str, int],
     repeat: int,
     timeout: float,
+    together: bool = False,
 ) -> Table:
-    """Run every workload on every system ``repeat`` times, alternating systems."""
+    """Run every workload on every system ``repeat`` times, alternating systems.
+
+    With ``together``, the workloads of one system share an OS process (memory
+    still gets its own): quicker, less isolated.
+    """
     table = Table(systems=systems, sizes=sizes)
     for round_index in range(repeat):
-        for workload in workloads:
-            shift = round_index % len(systems)
-            for system in systems[shift:] + systems[:shift]:
-                started = time.perf_counter()
-                answer = measure(system, workload, sizes[workload], timeout)
+        shift = round_index % len(systems)
+        order = systems[shift:] + systems[:shift]
+        if together:
+            batches = [[w for w in workloads if w != "memory"]]
+            batches += [["memory"]] if "memory" in workloads else []
+            steps = [(batch, system) for system in order for batch in batches]
+        else:
+            steps = [([w], system) for w in workloads for system in order]
+        for batch, system in steps:
+            started = time.perf_counter()
+            jobs = [(w, sizes[w]) for w in batch]
+            for workload, answer in zip(
+                batch, measure(system, jobs, timeout), strict=True
+            ):
                 table.add(workload, system, answer)
                 _progress(round_index, workload, system, answer, started)
     return table
@@ -203,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_line()
     print(machine, file=sys.stderr, flush=True)
-    table = run_rounds(workloads, systems, sizes, repeat, timeout)
+    table = run_rounds(workloads, systems, sizes, repeat, timeout, args.quick)
     rows = [row for row in ROWS if row.workload in workloads]
     markdown = render_markdown(table, rows, repeat)
     store = run_store_benchmark(args.quick) if args.store else None
