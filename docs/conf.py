@@ -27,8 +27,9 @@ myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
-autodoc_default_options = {"members": True}
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 napoleon_custom_sections = ["Limitations", "Differences from OTP"]
