@@ -32,7 +32,8 @@ from blessed.keyboard import Keystroke
 import greensup
 from demo.app import JobQueueApp
 from demo.run import run_app
-from demo.ui_render import Palette, View, render_frame
+from demo.ui_render import View, render_frame
+from demo.ui_text import Palette
 
 __all__ = [
     "FRAME_SECONDS",
@@ -46,6 +47,8 @@ __all__ = [
 FRAME_SECONDS = 0.1
 #: How long the result of a key stays on screen.
 MESSAGE_SECONDS = 4.0
+#: How long a restarted child of the root is marked as just restarted.
+FRESH_SECONDS = 5.0
 #: The signals that stop the demo gracefully while the dashboard runs.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -121,6 +124,8 @@ class Dashboard:
         self._message_until = 0.0
         self._shown: list[str] = []
         self._size = (0, 0)
+        self._restarts: dict[str, int] = {}
+        self._fresh: dict[str, float] = {}
 
     def run(self, done: gevent.event.AsyncResult) -> None:
         """Show frames until ``done`` is set; blocks, letting others run."""
@@ -155,7 +160,8 @@ class Dashboard:
 
         if snapshot is not None and snapshot.queue.draining:
             self.stopping = True
-        if time.monotonic() > self._message_until:
+        now = time.monotonic()
+        if now > self._message_until:
             self._message = ""
         self._view = View(
             snapshot=snapshot,
@@ -164,8 +170,18 @@ class Dashboard:
             message=self._message,
             drain_seconds=view.drain_seconds,
             stale=stale and snapshot is not None and not self.stopping,
+            fresh=self._restarted(tree, now),
         )
         return self._view
+
+    def _restarted(self, tree: greensup.TreeNode | None, now: float) -> frozenset[str]:
+        """Return the root's children restarted within ``FRESH_SECONDS``."""
+        for child in tree.children if tree is not None else ():
+            name = str(child.id)
+            if child.restarts > self._restarts.get(name, child.restarts):
+                self._fresh[name] = now + FRESH_SECONDS
+            self._restarts[name] = child.restarts
+        return frozenset(name for name, until in self._fresh.items() if until > now)
 
     def draw(self, view: View) -> None:
         """Write the lines of ``view`` that changed, in one write."""

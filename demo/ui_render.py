@@ -1,42 +1,43 @@
 """The dashboard's frames: pure functions from a snapshot to lines of text.
 
-Every ``render_*`` function takes a :class:`Palette` (the terminal's styles,
-or none), the data to show and the space it may use, and returns finished
-lines, each exactly as wide as asked: text is cut with an ellipsis, never
-wrapped. Nothing here reads the clock, the keyboard or the engine, so a frame
-is fully determined by its :class:`View` and can be tested from a fixed
-snapshot.
+Every ``render_*`` function takes a :class:`~demo.ui_text.Palette` (the
+terminal's styles, or none), the data to show and the space it may use, and
+returns finished lines, each exactly as wide as asked: text is cut with an
+ellipsis, never wrapped. Nothing here reads the clock, the keyboard or the
+engine, so a frame is fully determined by its :class:`View` and can be tested
+from a fixed snapshot. The panels live in :mod:`demo.ui_panels`.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from blessed import Terminal
-
 import greensup
 from demo.app import DemoSnapshot
-from demo.queue import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
-from demo.retry import RetryTimer
-from demo.stats import Activity, StatsSnapshot
+from demo.queue import Counts, CrashInfo, QueueSnapshot, WorkerView
+from demo.stats import StatsSnapshot
+from demo.ui_panels import (
+    render_activity,
+    render_crashes,
+    render_retries,
+    render_tree,
+    short_reason,
+)
+from demo.ui_text import Palette, bar, first_fitting
 
 __all__ = [
     "MIN_HEIGHT",
     "MIN_WIDTH",
-    "SYMBOLS",
     "WIDE",
-    "Palette",
     "View",
-    "render_activity",
+    "render_drain",
+    "render_footer",
     "render_frame",
     "render_header",
     "render_queue",
-    "render_tree",
+    "render_stats",
     "render_workers",
 ]
 
@@ -45,130 +46,6 @@ TITLE = "Ambitious Job Queue"
 MIN_WIDTH, MIN_HEIGHT = 40, 10
 #: From this width on, the tree, retries and crashes get a column of their own.
 WIDE = 120
-
-#: The activity log's symbol for each kind of event.
-SYMBOLS = {
-    "completed": "✓",
-    "failed": "✗",
-    "crashed": "✘",
-    "dead_lettered": "☠",
-    "rejected": "⊘",
-    "requeued": "↻",
-    "queued": "+",
-    "resumed": "↺",
-    "worker_added": "⇡",
-    "worker_removed": "⇣",
-    "draining": "⧗",
-    "drained": "⧗",
-}
-
-# What each style means; a terminal without colour shows the bare text.
-_STYLES = {
-    "ok": "green",
-    "warn": "yellow",
-    "crash": "bold_red",
-    "dead": "magenta",
-    "reject": "red",
-    "info": "cyan",
-    "busy": "blue",
-    "muted": "dim",
-    "title": "bold",
-    "section": "bold_cyan",
-    "badge": "black_on_yellow",
-    "stopped": "white_on_red",
-}
-
-_KIND_STYLE = {
-    "completed": "ok",
-    "failed": "warn",
-    "crashed": "crash",
-    "dead_lettered": "dead",
-    "rejected": "reject",
-    "requeued": "info",
-    "queued": "muted",
-    "resumed": "info",
-    "worker_added": "info",
-    "draining": "warn",
-    "drained": "warn",
-}
-
-
-# Escape sequences (CSI, character set, two-byte) and control characters:
-# what a terminal shows as nothing.
-_INVISIBLE = re.compile(
-    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b.|[\x00-\x1f\x7f]"
-)
-
-
-class Palette:
-    """Styles by meaning, and text measured and cut as the terminal shows it.
-
-    Args:
-        term: the terminal the frame is for.
-        colour: use colour and bold; False leaves the text plain (for
-            ``NO_COLOR`` or a terminal without colours).
-    """
-
-    def __init__(self, term: Terminal, colour: bool = True) -> None:
-        self.term = term
-        self.colour = colour and term.does_styling and term.number_of_colors > 0
-
-    def __call__(self, meaning: str, text: str) -> str:
-        """Return ``text`` in the style for ``meaning`` (plain without colour)."""
-        if not self.colour or not text:
-            return text
-        return getattr(self.term, _STYLES[meaning])(text)
-
-    def width(self, text: str) -> int:
-        """Return the cells ``text`` takes, escape sequences excluded."""
-        plain = _INVISIBLE.sub("", text)
-        cells = len(plain)
-        if not plain.isascii():
-            for char in set(plain):
-                if char > "\x7f":
-                    cells += (_cells(char) - 1) * plain.count(char)
-        return cells
-
-    def fit(self, text: str, width: int) -> str:
-        """Cut ``text`` (with an ellipsis) or pad it to exactly ``width`` cells."""
-        if width <= 0:
-            return ""
-        length = self.width(text)
-        if length <= width:
-            return text + " " * (width - length)
-
-        cut, used = _truncate(text, width - 1)
-        end = self.term.normal if self.colour else ""
-        return cut + end + "…" + " " * (width - 1 - used)
-
-
-@functools.cache
-def _cells(char: str) -> int:
-    if unicodedata.combining(char):
-        return 0
-    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
-
-
-def _truncate(text: str, width: int) -> tuple[str, int]:
-    """Return the start of ``text`` that fits in ``width`` cells, and its width.
-
-    Escape sequences are kept whole, so the styles stay well formed.
-    """
-    out: list[str] = []
-    used = 0
-    position = 0
-    for match in [*_INVISIBLE.finditer(text), None]:
-        end = match.start() if match is not None else len(text)
-        for char in text[position:end]:
-            cells = _cells(char)
-            if used + cells > width:
-                return "".join(out), used
-            out.append(char)
-            used += cells
-        if match is not None:
-            out.append(match.group())
-            position = match.end()
-    return "".join(out), used
 
 
 @dataclass(frozen=True)
@@ -183,6 +60,7 @@ class View:
         message: feedback on the last key pressed, empty if none.
         drain_seconds: how long the drain may last, for its countdown bar.
         stale: the engine did not answer this frame: the snapshot is older.
+        fresh: ids of the root's children restarted a moment ago.
     """
 
     snapshot: DemoSnapshot | None
@@ -191,6 +69,7 @@ class View:
     message: str = ""
     drain_seconds: float = 0.0
     stale: bool = False
+    fresh: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -262,7 +141,7 @@ def _render_body(
         column = [
             _workers_section(pal, queue, inner, view.phase),
             _Section("Stats", render_stats(pal, snapshot, inner), 2, 2),
-            _tree_section(pal, view.tree, queue, inner, wide=False),
+            _tree_section(pal, view, inner, wide=False),
             _activity_section(pal, snapshot.stats, inner, height),
         ]
         return _layout(pal, column, inner, height)
@@ -277,7 +156,7 @@ def _render_body(
     retries = render_retries(pal, queue.retries, snapshot.retry_timers, right)
     crashes = render_crashes(pal, queue.last_crashes, right)
     right_column = [
-        _tree_section(pal, view.tree, queue, right, wide=True),
+        _tree_section(pal, view, right, wide=True),
         _Section(f"Retries ({len(queue.retries)})", retries, 1, len(retries)),
         _Section("Last crash per worker", crashes, 1, len(crashes)),
     ]
@@ -394,16 +273,7 @@ def render_queue(pal: Palette, counts: Counts, width: int) -> str:
             f"{rejected} rejected",
         ],
     ]
-    return _first_fitting(pal, forms, width)
-
-
-def _first_fitting(pal: Palette, forms: list[list[str]], width: int) -> str:
-    sep = pal("muted", " │ ")
-    for parts in forms:
-        line = sep.join(parts)
-        if pal.width(line) <= width:
-            return pal.fit(line, width)
-    return pal.fit(sep.join(forms[-1]), width)
+    return first_fitting(pal, forms, width)
 
 
 def render_drain(pal: Palette, view: View, width: int) -> list[str]:
@@ -423,12 +293,12 @@ def render_drain(pal: Palette, view: View, width: int) -> list[str]:
         left = queue.drain_deadline_in
         total = max(view.drain_seconds, left, 1e-9)
         urgent = "crash" if left < total / 4 else "warn"
-        bar = pal(urgent, _bar(left / total, 10))
+        gauge = pal(urgent, bar(left / total, 10))
         count = queue.counts.in_flight
         jobs = pal("busy", f"{count} in-flight job{'s' if count > 1 else ''}")
         text = (
             pal("warn", "⧗ draining ")
-            + f"{jobs}: deadline in {pal(urgent, f'{left:.1f}s')} [{bar}]"
+            + f"{jobs}: deadline in {pal(urgent, f'{left:.1f}s')} [{gauge}]"
             + f" · intake stopped · {keep}"
         )
     else:
@@ -480,8 +350,8 @@ def _worker_line(pal: Palette, worker: WorkerView, cells: int, width: int) -> st
         line += " " + pal("muted", "waiting for a job")
     else:
         meaning = "warn" if worker.attempt > 1 else "ok"
-        bar = pal(meaning, _bar(worker.progress, cells))
-        line = f"{slot} [{bar}] {worker.job_type:<9} {worker.file_name:<14}"
+        progress = pal(meaning, bar(worker.progress, cells))
+        line = f"{slot} [{progress}] {worker.job_type:<9} {worker.file_name:<14}"
         line += f" {worker.elapsed:5.1f}s"
         if worker.attempt > 1:
             line += pal("warn", f" try {worker.attempt}")
@@ -497,21 +367,7 @@ def _worker_line(pal: Palette, worker: WorkerView, cells: int, width: int) -> st
 
 def _crash_text(crash: CrashInfo) -> str:
     clock = time.strftime("%H:%M:%S", time.localtime(crash.at))
-    return f"✘ {clock} {_short_reason(crash.reason)}"
-
-
-def _short_reason(reason: str) -> str:
-    # 'crash: WorkerCrash: out of memory ...' reads better as its message.
-    text = reason.removeprefix("crash: ")
-    name, sep, rest = text.partition(": ")
-    if sep and name.isidentifier():
-        return rest
-    return text
-
-
-def _bar(fraction: float, cells: int) -> str:
-    full = round(max(0.0, min(1.0, fraction)) * cells)
-    return "█" * full + "░" * (cells - full)
+    return f"✘ {clock} {short_reason(crash.reason)}"
 
 
 # -- statistics, retries, crashes ---------------------------------------------
@@ -521,8 +377,10 @@ def render_stats(pal: Palette, snapshot: DemoSnapshot, width: int) -> list[str]:
     """Return throughput, latency and errors, then retries and dead letters."""
     stats: StatsSnapshot = snapshot.stats
     counts = snapshot.queue.counts
-    errors = pal("warn", str(stats.errors)) if stats.errors else "0"
-    first = _first_fitting(
+    # The queue's counts survive a restart of the statistics collector.
+    failures = counts.failed + counts.crashed
+    errors = pal("warn", str(failures)) if failures else "0"
+    first = first_fitting(
         pal,
         [
             [
@@ -552,125 +410,17 @@ def render_stats(pal: Palette, snapshot: DemoSnapshot, width: int) -> list[str]:
         upcoming = f"{pending} ({', '.join(countdowns[:shown])}{more})"
         forms += [[upcoming, long_dead], [upcoming, short_dead]]
     forms += [[pending, long_dead], [pending, short_dead]]
-    return [first, _first_fitting(pal, forms, width)]
-
-
-def render_retries(
-    pal: Palette,
-    retries: Sequence[RetryView],
-    timers: Sequence[RetryTimer],
-    width: int,
-) -> list[str]:
-    """Return one countdown per job waiting to retry, soonest first."""
-    if not retries:
-        return [pal.fit(pal("muted", "  none waiting"), width)]
-    delays = {t.job_id: t.delay for t in timers}
-    lines = []
-    for retry in retries:
-        delay = max(delays.get(retry.job_id, retry.due_in), retry.due_in, 1e-9)
-        bar = pal("warn", _bar(retry.due_in / delay, 6))
-        text = f"{retry.file_name} retry {retry.retry}/3 in {retry.due_in:4.1f}s"
-        lines.append(pal.fit(f"[{bar}] {text}", width))
-    return lines
-
-
-def render_crashes(
-    pal: Palette, crashes: Sequence[tuple[int, CrashInfo]], width: int
-) -> list[str]:
-    """Return each worker slot's last crash: when, which job, why."""
-    if not crashes:
-        return [pal.fit(pal("muted", "  none yet"), width)]
-    lines = []
-    for slot, crash in crashes:
-        clock = time.strftime("%H:%M:%S", time.localtime(crash.at))
-        job = f" {crash.file_name}" if crash.file_name else ""
-        text = f"#{slot} {clock}{job}: {_short_reason(crash.reason)}"
-        lines.append(pal.fit(pal("crash", "✘ ") + text, width))
-    return lines
+    return [first, first_fitting(pal, forms, width)]
 
 
 # -- the supervision tree -----------------------------------------------------
 
 
-def _tree_section(
-    pal: Palette,
-    tree: greensup.TreeNode | None,
-    queue: QueueSnapshot,
-    width: int,
-    wide: bool,
-) -> _Section:
-    lines = render_tree(pal, tree, queue, width, wide)
+def _tree_section(pal: Palette, view: View, width: int, wide: bool) -> _Section:
+    assert view.snapshot is not None, "a tree section without a snapshot"
+    lines = render_tree(pal, view.tree, view.snapshot.queue, width, wide, view.fresh)
     title = "Supervision tree" if wide else "Supervision tree · restarts"
     return _Section(title, lines, 1, len(lines))
-
-
-def render_tree(
-    pal: Palette,
-    tree: greensup.TreeNode | None,
-    queue: QueueSnapshot,
-    width: int,
-    wide: bool = True,
-) -> list[str]:
-    """Return the supervision tree with each child's restart count.
-
-    ``wide`` draws one line per process; otherwise the root's children flow
-    along as few lines as fit.
-    """
-    if tree is None:
-        return [pal.fit(pal("muted", "  not available"), width)]
-    slots = {w.pid: w.slot for w in queue.workers}
-    if wide:
-        root = f"{tree.id} " + pal("muted", f"{tree.pid!r} one_for_one")
-        lines = [root]
-        for i, child in enumerate(tree.children):
-            last = i == len(tree.children) - 1
-            lines.append(("└─ " if last else "├─ ") + _node_text(pal, child))
-            lines += _grandchildren(pal, child, slots, "   " if last else "│  ")
-        return [pal.fit(line, width) for line in lines]
-
-    items = [_node_text(pal, child, compact=True) for child in tree.children]
-    return _flow(pal, items, width)
-
-
-def _node_text(pal: Palette, node: greensup.TreeNode, compact: bool = False) -> str:
-    name = str(node.id)
-    if node.pid is None:
-        return f"{name} " + pal("crash", "not running")
-    restarts = pal("warn", str(node.restarts)) if node.restarts else "0"
-    if compact:
-        extra = f" ({len(node.children)} workers)" if node.children else ""
-        return f"{name}{extra} {restarts}"
-    noun = "restart" if node.restarts == 1 else "restarts"
-    return f"{name} {restarts} {noun} " + pal("muted", repr(node.pid))
-
-
-def _grandchildren(
-    pal: Palette,
-    node: greensup.TreeNode,
-    slots: dict[greensup.Pid, int],
-    indent: str,
-) -> list[str]:
-    lines = []
-    for i, child in enumerate(node.children):
-        branch = "└─ " if i == len(node.children) - 1 else "├─ "
-        slot = slots.get(child.pid) if child.pid is not None else None
-        label = f"worker #{slot}" if slot is not None else str(child.id)
-        lines.append(f"{indent}{branch}{label} " + pal("muted", repr(child.pid)))
-    return lines
-
-
-def _flow(pal: Palette, items: list[str], width: int) -> list[str]:
-    sep = pal("muted", " · ")
-    lines: list[str] = []
-    current = ""
-    for item in items:
-        candidate = f"{current}{sep}{item}" if current else item
-        if current and pal.width(candidate) > width:
-            lines.append(current)
-            candidate = item
-        current = candidate
-    lines.append(current)
-    return [pal.fit(line, width) for line in lines]
 
 
 # -- recent activity ----------------------------------------------------------
@@ -681,89 +431,3 @@ def _activity_section(
 ) -> _Section:
     lines = render_activity(pal, stats.recent, width, limit)
     return _Section("Recent activity", lines, 2, 8, more=False)
-
-
-def render_activity(
-    pal: Palette, recent: Sequence[Activity], width: int, limit: int = 50
-) -> list[str]:
-    """Return the recent activity, newest first, at most ``limit`` lines.
-
-    A run of jobs queued or rejected together reads as one line; a single
-    job arriving (as from the producer) is not worth a line.
-    """
-    groups = [
-        group for group in _group(recent) if len(group) > 1 or group[0].kind != "queued"
-    ]
-    lines = []
-    for group in reversed(groups[-limit:]):
-        first = group[-1]
-        clock = time.strftime("%H:%M:%S", time.localtime(first.at))
-        symbol = SYMBOLS.get(first.kind, "·")
-        meaning = _activity_style(first)
-        text = _describe(group) if len(group) > 1 else _describe_one(first)
-        lines.append(pal.fit(f"{clock} {pal(meaning, symbol)} {text}", width))
-    if not lines:
-        lines.append(pal.fit(pal("muted", "  nothing yet"), width))
-    return lines
-
-
-def _group(recent: Sequence[Activity]) -> list[list[Activity]]:
-    groups: list[list[Activity]] = []
-    for activity in recent:
-        if (
-            groups
-            and activity.kind in ("queued", "rejected")
-            and groups[-1][-1].kind == activity.kind
-        ):
-            groups[-1].append(activity)
-        else:
-            groups.append([activity])
-    return groups
-
-
-def _activity_style(activity: Activity) -> str:
-    if activity.kind == "worker_removed":
-        normal = "(normal)" in activity.detail or "(shutdown" in activity.detail
-        return "muted" if normal else "crash"
-    return _KIND_STYLE.get(activity.kind, "muted")
-
-
-def _describe(group: list[Activity]) -> str:
-    first, last = group[0], group[-1]
-    span = f"{first.file_name} … {last.file_name}"
-    if first.kind == "queued":
-        return f"{len(group)} jobs queued ({span})"
-    return f"{len(group)} jobs rejected ({span}): {last.detail}"
-
-
-def _describe_one(a: Activity) -> str:
-    error, _, outcome = a.detail.rpartition("; ")
-    error = _short_reason(error)
-    match a.kind:
-        case "completed":
-            again = f", attempt {a.attempt}" if a.attempt > 1 else ""
-            return f"{a.file_name} {a.detail or 'done'} ({a.elapsed or 0:.1f}s{again})"
-        case "failed":
-            return f"{a.file_name} {a.job_type} failed, {outcome}: {error}"
-        case "crashed":
-            return f"{a.file_name} crashed its worker, {outcome}: {error}"
-        case "dead_lettered":
-            return f"{a.file_name} → dead letter {a.detail}"
-        case "rejected":
-            return f"{a.file_name} rejected: {a.detail}"
-        case "queued":
-            return f"{a.file_name} {a.job_type} queued"
-        case "requeued":
-            return f"{a.file_name} back in the queue: {a.detail}"
-        case "resumed":
-            return f"{a.file_name} resumed from the last run"
-        case "worker_added":
-            return f"{a.detail} started"
-        case "worker_removed":
-            head, _, why = a.detail.partition(" (")
-            return f"{head} stopped ({_short_reason(why)}"
-        case "draining":
-            return f"draining: {a.detail}"
-        case "drained":
-            return f"drained: {a.detail}"
-    return f"{a.kind} {a.file_name} {a.detail}".strip()

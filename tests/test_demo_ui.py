@@ -33,7 +33,8 @@ from demo.queue import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
 from demo.retry import RetryTimer
 from demo.stats import Activity, StatsSnapshot
 from demo.ui import Dashboard
-from demo.ui_render import Palette, View, render_frame
+from demo.ui_render import View, render_frame
+from demo.ui_text import Palette
 from greensup import TreeNode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,6 +301,16 @@ def test_wide_frame_shows_the_supervision_tree_retries_and_crashes() -> None:
     assert "photo_012.jpg retry 1/3 in  0.4s" in text
     assert "photo_038.jpg retry 2/3 in  1.4s" in text
     assert f"✘ #2 {_clock(CRASH.at)} photo_009.jpg: out of memory" in text
+
+
+def test_tree_marks_a_child_that_was_just_restarted() -> None:
+    view = _view(fresh=frozenset({"retry_manager"}))
+
+    narrow, wide = _text(_show(view)), _text(_show(view, 140, 40))
+
+    assert "retry_manager 1 ↻ just restarted" in narrow
+    assert "├─ retry_manager 1 restart ↻ just now <0.9.0>" in wide
+    assert "job_queue 0 ·" in narrow
 
 
 def test_drain_view_counts_down_the_deadline_of_the_jobs_in_flight() -> None:
