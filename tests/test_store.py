@@ -353,6 +353,17 @@ def test_durable_store_lets_other_greenlets_run_while_it_writes(path: Path) -> N
         assert ran == ["other"]
 
 
+def test_durable_store_stays_usable_after_a_put_is_interrupted(path: Path) -> None:
+    with Store("s", path) as store:
+        with pytest.raises(gevent.Timeout), gevent.Timeout(0.000001):
+            store.put("interrupted", 1)
+
+        store.put("next", 2)
+
+        assert store.get("next") == 2
+        assert store.get("interrupted") in (None, 1)
+
+
 def test_durable_store_refuses_writes_from_another_thread(path: Path) -> None:
     errors: list[BaseException] = []
     with Store("s", path) as store:
