@@ -19,7 +19,20 @@ from demo.config import DemoConfig
 from demo.job import AttemptPlan, Job, WorkerCrash
 from greensup import timer
 
-__all__ = ["AttemptPlan", "Worker", "worker_spec"]
+__all__ = [
+    "IDLE_CHECK_AT_LEAST",
+    "INLINE_BELOW",
+    "AttemptPlan",
+    "Worker",
+    "worker_spec",
+]
+
+#: Attempts shorter than this (real seconds) finish at once: a timer would
+#: cost more than the wait (a very high ``--speed``, or free jobs).
+INLINE_BELOW = 0.0005
+#: The shortest real idle timeout, however high the speed: below it the idle
+#: checks would keep a busy worker's timer firing for nothing.
+IDLE_CHECK_AT_LEAST = 0.02
 
 
 class Worker(greensup.GenServer):
@@ -51,7 +64,7 @@ class Worker(greensup.GenServer):
         match request:
             case ("run", Job() as job, AttemptPlan() as plan):
                 self._job, self._plan = job, plan
-                if plan.duration <= 0:
+                if plan.duration < INLINE_BELOW:
                     self._finish()
                 else:
                     timer.send_after(plan.duration, self.pid, ("finish", job.id))
@@ -114,7 +127,10 @@ def worker_spec(config: DemoConfig) -> greensup.ChildSpec:
     return greensup.ChildSpec(
         id="worker",
         start=Worker.start_link,
-        args=(config.names.queue, config.idle_timeout / config.speed),
+        args=(
+            config.names.queue,
+            max(config.idle_timeout / config.speed, IDLE_CHECK_AT_LEAST),
+        ),
         restart="temporary",
         shutdown=1.0,
     )
