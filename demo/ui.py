@@ -117,6 +117,7 @@ class Dashboard:
         self.runner = runner
         self.frame_seconds = frame_seconds
         self.stopping = False
+        self.suspending = False
         self.frames = 0
         self._stop_reason: str | None = None
         self._view = View(None, drain_seconds=app.config.drain_seconds)
@@ -128,19 +129,30 @@ class Dashboard:
         self._fresh: dict[str, float] = {}
 
     def run(self, done: gevent.event.AsyncResult) -> None:
-        """Show frames until ``done`` is set; blocks, letting others run."""
-        while not done.ready():
+        """Show frames until ``done`` is set or a suspension is asked for.
+
+        Blocks, letting other greenlets run while it waits for keys.
+        """
+        self._shown, self._size = [], (0, 0)  # the screen may hold anything
+        while not done.ready() and not self.suspending:
             due = time.monotonic() + self.frame_seconds
             self._send_stop()
             self.draw(self.sample())
             key = self.term.inkey(timeout=max(0.0, due - time.monotonic()))
             if key:
                 self.press(key)
+            elif time.monotonic() < due:
+                # No wait happened (the keyboard is gone): keep the pace.
+                gevent.sleep(due - time.monotonic())
 
     def request_stop(self, reason: str) -> None:
         """Ask for a graceful stop; the next frame sends it. Never blocks."""
         if self._stop_reason is None:
             self._stop_reason = reason
+
+    def request_suspend(self) -> None:
+        """Ask :meth:`run` to return so that the program can stop (Ctrl-Z)."""
+        self.suspending = True
 
     def sample(self) -> View:
         """Take a snapshot of the engine; blocks for one call per component.
@@ -259,8 +271,9 @@ def run_dashboard(
 
     Stops gracefully on ``q``, Ctrl-C, SIGTERM or SIGHUP, after ``duration``
     seconds, or with ``until_idle`` once no job is left; see
-    :func:`demo.run.run_app`. The terminal is restored in every case, then
-    one line on standard output sums up the run.
+    :func:`demo.run.run_app`. Ctrl-Z gives the terminal back and stops the
+    OS process until it is continued. The terminal is restored in every
+    case, then one line on standard output sums up the run.
 
     Returns:
         0 after a graceful stop, 1 when the supervision tree died, 2 when
@@ -287,8 +300,8 @@ def run_dashboard(
     )
     held = io.StringIO()
     try:
-        with _stop_signals(dashboard), _terminal_modes(term, held):
-            dashboard.run(done)
+        with _stop_signals(dashboard):
+            _show(dashboard, done, held)
     finally:
         _finish(runner, done, app)
         sys.stderr.write(held.getvalue())
@@ -296,6 +309,20 @@ def run_dashboard(
     status: int = done.get()
     _report(term.stream, app, status)
     return status
+
+
+def _show(
+    dashboard: Dashboard, done: gevent.event.AsyncResult, held: io.StringIO
+) -> None:
+    """Run the dashboard until ``done``, giving the terminal back at Ctrl-Z."""
+    while not done.ready():
+        with _terminal_modes(dashboard.term, held):
+            dashboard.run(done)
+        if dashboard.suspending:
+            # Stopped as the shell's job control expects, with the terminal
+            # restored; the frames start again once the program continues.
+            dashboard.suspending = False
+            os.kill(os.getpid(), signal.SIGSTOP)
 
 
 @contextlib.contextmanager
@@ -319,6 +346,7 @@ def _stop_signals(dashboard: Dashboard) -> Iterator[None]:
         )
         for signum in STOP_SIGNALS
     ]
+    handlers.append(gevent.signal_handler(signal.SIGTSTP, dashboard.request_suspend))
     try:
         yield
     finally:

@@ -249,20 +249,21 @@ def render_queue(pal: Palette, counts: Counts, width: int) -> str:
     pending = pal("info", str(c.pending))
     flight = pal("busy", str(c.in_flight))
     done = pal("ok", str(c.completed))
+    letters = "dead letter" if c.dead_lettered == 1 else "dead letters"
     forms = [
         [
             f"Queue: {pending} pending",
             f"{flight} in flight",
             f"{retrying} retrying",
             f"{done} completed",
-            f"{dead} dead letters",
+            f"{dead} {letters}",
             f"{rejected} rejected",
         ],
         [
             f"Queue: {pending} pending",
             f"{flight} in flight",
             f"{done} completed",
-            f"{dead} dead letters",
+            f"{dead} {letters}",
             f"{rejected} rejected",
         ],
         [

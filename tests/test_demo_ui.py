@@ -568,6 +568,31 @@ def test_program_stops_gracefully_on_ctrl_c_or_sigterm_with_the_terminal_restore
     assert "run.py: stopped:" in demo.output()
 
 
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+
+
+def test_program_gives_the_terminal_back_at_ctrl_z_and_takes_it_again_on_resume(
+    session: Callable[..., _Session],
+) -> None:
+    demo = session("--jobs", "20", "--speed", "5")
+    demo.wait_for(lambda text: "Recent activity" in text)
+
+    demo.press("\x1a")
+    deadline = time.monotonic() + 20.0
+    while _state(demo.process.pid) != "T" and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    assert _state(demo.process.pid) == "T"
+    _assert_terminal_restored(demo)
+    entered = demo.output().count("\x1b[?1049h")
+    demo.process.send_signal(signal.SIGCONT)
+    demo.wait_for(lambda _: demo.output().count("\x1b[?1049h") > entered)
+    demo.press("q")
+    assert demo.wait_exit() == 0
+    _assert_terminal_restored(demo)
+
+
 def _driver(tmp_path: Path, body: str, *options: str) -> list[str]:
     code = textwrap.dedent(body) + textwrap.dedent(
         f"""
