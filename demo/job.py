@@ -12,7 +12,7 @@ import itertools
 import random
 import secrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -204,12 +204,11 @@ class Simulation:
 
         The result depends only on the arguments and this simulation. Never blocks.
         """
-        draws = _draws(job.fault_seed, attempt)
+        size, roll, cut, choice = _draws(job.fault_seed, attempt)
         low, high = JOB_TYPES[job.type]
-        cost = (low + (high - low) * next(draws)) * self.cost_scale / self.speed
-        roll = next(draws)
-        share = 0.2 + 0.7 * next(draws)
-        pick = int(next(draws) * len(_TRANSIENT_ERRORS) * len(_CRASHES))
+        cost = (low + (high - low) * size) * self.cost_scale / self.speed
+        share = 0.2 + 0.7 * cut
+        pick = int(choice * len(_TRANSIENT_ERRORS) * len(_CRASHES))
         words = {"file": job.file_name, "verb": _CRASH_VERB[job.type]}
 
         if roll < self.crash_rate:
@@ -222,20 +221,22 @@ class Simulation:
 
 
 _MASK = (1 << 64) - 1
+_TWO_TO_53 = float(1 << 53)
 
 
-def _draws(seed: int, attempt: int) -> Iterator[float]:
-    """Yield floats in [0, 1) determined by ``seed`` and ``attempt`` (SplitMix64).
+def _draws(seed: int, attempt: int) -> tuple[float, float, float, float]:
+    """Return four floats in [0, 1) determined by ``seed`` and ``attempt``.
 
-    Far cheaper than seeding a ``random.Random`` for each attempt.
+    SplitMix64: far cheaper than seeding a ``random.Random`` for each attempt.
     """
     state = (seed * 0x9E3779B97F4A7C15 + attempt * 0xD1B54A32D192ED03) & _MASK
-    while True:
+    draws = []
+    for _ in range(4):
         state = (state + 0x9E3779B97F4A7C15) & _MASK
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+        z = ((state ^ (state >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-        yield ((z ^ (z >> 31)) >> 11) / float(1 << 53)
+        draws.append(((z ^ (z >> 31)) >> 11) / _TWO_TO_53)
+    return draws[0], draws[1], draws[2], draws[3]
 
 
 class JobFactory:
