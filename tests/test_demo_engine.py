@@ -467,3 +467,19 @@ def test_a_permanent_failure_goes_to_the_dead_letters_without_a_retry(
     assert (summary.failed, summary.retried, summary.dead_lettered) == (3, 0, 3)
     _assert_nothing_lost(summary)
     assert recorder.kinds("dead_lettered")[0].detail == "after 1 attempt (0/3 retries)"
+
+
+def test_nothing_is_lost_at_any_moment_of_a_run(app_started, error_reports) -> None:
+    config = replace(FAST, jobs=40, speed=50.0, failure_rate=0.3, crash_rate=0.1)
+    app = _start(app_started, config)
+    samples: list[Counts] = []
+
+    def settled() -> bool:
+        samples.append(app.counts())
+        return samples[-1].completed + samples[-1].dead_lettered == 40
+
+    wait_for(settled)
+
+    assert len(samples) > 10
+    for counts in samples:
+        _assert_nothing_lost(counts)
