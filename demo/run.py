@@ -20,6 +20,7 @@ if __name__ == "__main__" and not __package__:
     sys.path[0] = _root
 
 import argparse  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import logging.handlers  # noqa: E402
@@ -47,6 +48,7 @@ __all__ = [
     "Options",
     "UsageError",
     "default_data_dir",
+    "lock_data_dir",
     "main",
     "parse_args",
     "prepare_data_dir",
@@ -55,6 +57,7 @@ __all__ = [
 
 PROG = "run.py"
 LOG_FILE = "demo.log"
+LOCK_FILE = "demo.lock"
 
 
 class UsageError(Exception):
@@ -303,6 +306,33 @@ def prepare_data_dir(path: str) -> None:
         raise UsageError(f"argument --data-dir: {path}: {exc.strerror}") from None
 
 
+def lock_data_dir(path: str) -> TextIO:
+    """Take the data directory's lock file for this run; keep the result open.
+
+    Two runs resuming the same jobs would run each of them twice.
+
+    Raises:
+        UsageError: another run holds the lock.
+    """
+    lock = open(os.path.join(path, LOCK_FILE), "a")  # noqa: SIM115
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise UsageError(
+            f"argument --data-dir: {path}: in use by another run of the demo"
+        ) from None
+    return lock
+
+
+def _lock_or_close(path: str, state: LocalState) -> TextIO:
+    try:
+        return lock_data_dir(path)
+    except BaseException:
+        state.close()
+        raise
+
+
 def list_dead_letters(data_dir: str, out: TextIO) -> None:
     """Print the dead letters in ``data_dir`` as JSON lines; changes nothing.
 
@@ -388,18 +418,27 @@ def _stop_quietly(app: JobQueueApp) -> None:
 
 def _print_activity(out: TextIO) -> Callable[[Activity], None]:
     def show(activity: Activity) -> None:
-        out.write(format_activity(activity) + "\n")
-        out.flush()
+        _write_line(out, format_activity(activity))
 
     return show
 
 
 def _note(out: TextIO, kind: str, detail: str) -> None:
-    now = time.time()
-    out.write(
-        format_activity(Activity(kind, now, time.monotonic(), detail=detail)) + "\n"
-    )
-    out.flush()
+    activity = Activity(kind, time.time(), time.monotonic(), detail=detail)
+    _write_line(out, format_activity(activity))
+
+
+def _write_line(out: TextIO, line: str) -> None:
+    try:
+        out.write(line + "\n")
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (``run.py | head``): the run goes on unheard,
+        # rather than crash the collector that prints.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+        except (OSError, ValueError):
+            pass  # not a file descriptor: nothing more will reach it anyway
 
 
 def _configure_logging(data_dir: str) -> None:
@@ -434,6 +473,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             return 0
         prepare_data_dir(options.data_dir)
         state = LocalState(options.data_dir)
+        lock = _lock_or_close(options.data_dir, state)
     except (UsageError, CorruptState) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
@@ -459,6 +499,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"{PROG}: error: the demo did not start: {exc}", file=sys.stderr)
     finally:
         state.close()
+        lock.close()
 
     if app is not None and app.summary is not None:
         if headless:

@@ -127,3 +127,40 @@ def test_a_negative_count_exits_2_with_one_line(tmp_path: Path) -> None:
         "run.py: error: argument --jobs: invalid value '-3': must be at least 0\n"
     )
     assert not (tmp_path / "state").exists()
+
+
+def test_a_second_run_on_the_same_data_dir_exits_2(tmp_path: Path) -> None:
+    first = subprocess.Popen(
+        [*RUN, "--data-dir", str(tmp_path), "--jobs", "50", "--speed", "4"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert first.stdout is not None
+    first.stdout.readline()  # started: the lock is held
+
+    second = _run("--until-idle", "--data-dir", str(tmp_path))
+
+    first.send_signal(signal.SIGTERM)
+    first.communicate(timeout=30)
+    assert second.returncode == 2
+    assert second.stderr == (
+        f"run.py: error: argument --data-dir: {tmp_path}: "
+        "in use by another run of the demo\n"
+    )
+    assert first.returncode == 0
+
+
+def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    args = ["--until-idle", "--jobs", "40", "--speed", "20", "--summary", str(out)]
+    process = subprocess.Popen(
+        [*RUN, *args, "--data-dir", str(tmp_path / "state")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()
+
+    process.stdout.close()  # as `run.py | head -1` does
+
+    assert process.wait(timeout=30) == 0
+    assert process.stderr.read() == b""
+    _assert_nothing_lost(json.loads(out.read_text()))
