@@ -118,7 +118,6 @@ class Dashboard:
         self.frame_seconds = frame_seconds
         self.stopping = False
         self.suspending = False
-        self.frames = 0
         self._stop_reason: str | None = None
         self._view = View(None, drain_seconds=app.config.drain_seconds)
         self._message = ""
@@ -213,7 +212,6 @@ class Dashboard:
         term.stream.write("".join(out))
         term.stream.flush()
         self._shown = lines
-        self.frames += 1
 
     def press(self, key: Keystroke | str) -> None:
         """Act on one key: ``q`` stops, ``+``, ``=`` and ``-`` change the load."""
@@ -385,6 +383,7 @@ def _report(out: TextIO, app: JobQueueApp, status: int) -> None:
     summary = app.summary
     if status != 0 or summary is None:
         out.write("run.py: the supervision tree died; see demo.log in the data dir\n")
+        out.flush()
         return
     saved = summary.pending + summary.retrying
     out.write(

@@ -55,8 +55,7 @@ class View:
     Attributes:
         snapshot: the engine's latest snapshot, None before the first one.
         tree: the supervision tree under the root supervisor, if known.
-        phase: ``'running'``, ``'stopping'`` (a graceful stop is under way)
-            or ``'stopped'``.
+        phase: ``'running'`` or ``'stopping'`` (a graceful stop is under way).
         message: feedback on the last key pressed, empty if none.
         drain_seconds: how long the drain may last, for its countdown bar.
         stale: the engine did not answer this frame: the snapshot is older.
@@ -224,8 +223,6 @@ def render_header(pal: Palette, view: View, width: int) -> list[str]:
     title = pal("title", TITLE)
     if view.phase == "stopping":
         state = pal("badge", " STOPPING ")
-    elif view.phase == "stopped":
-        state = pal("stopped", " STOPPED ")
     elif view.stale:
         state = pal("warn", "(engine not answering)")
     else:
@@ -233,10 +230,9 @@ def render_header(pal: Palette, view: View, width: int) -> list[str]:
     keys = "[q] quit"
 
     left = f"{title} {state}"
-    gap = width - pal.width(left) - len(keys)
-    if gap < 1:
-        left = f"{title} {state}" if view.phase != "running" else title
-        gap = max(1, width - pal.width(left) - len(keys))
+    if pal.width(left) + len(keys) >= width and not view.stale:
+        left = title if view.phase == "running" else left
+    gap = max(1, width - pal.width(left) - len(keys))
     return [pal.fit(left + " " * gap + keys, width)]
 
 
@@ -286,9 +282,7 @@ def render_drain(pal: Palette, view: View, width: int) -> list[str]:
     saved = queue.counts.pending + queue.counts.retrying
     keep = f"{saved} waiting jobs kept for the next run"
 
-    if view.phase == "stopped":
-        text = pal("muted", f"■ stopped: {keep}")
-    elif not queue.draining:
+    if not queue.draining:
         text = pal("warn", "⧗ stopping: asking the queue to drain…")
     elif queue.drain_deadline_in is not None and queue.counts.in_flight:
         left = queue.drain_deadline_in

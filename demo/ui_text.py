@@ -29,7 +29,6 @@ _STYLES = {
     "title": "bold",
     "section": "bold_cyan",
     "badge": "black_on_yellow",
-    "stopped": "white_on_red",
 }
 
 
