@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 import greensup
+from demo.job import MAX_RETRIES
 from demo.queue import CrashInfo, QueueSnapshot, RetryView
 from demo.retry import RetryTimer
 from demo.stats import Activity
@@ -82,7 +83,8 @@ def render_retries(
     for retry in retries:
         delay = max(delays.get(retry.job_id, retry.due_in), retry.due_in, 1e-9)
         countdown = pal("warn", bar(retry.due_in / delay, 6))
-        text = f"{retry.file_name} retry {retry.retry}/3 in {retry.due_in:4.1f}s"
+        text = f"{retry.file_name} retry {retry.retry}/{MAX_RETRIES}"
+        text += f" in {retry.due_in:4.1f}s"
         lines.append(pal.fit(f"[{countdown}] {text}", width))
     return lines
 
@@ -180,11 +182,11 @@ def render_activity(
     ]
     lines = []
     for group in reversed(groups[-limit:]):
-        first = group[-1]
-        clock = time.strftime("%H:%M:%S", time.localtime(first.at))
-        symbol = SYMBOLS.get(first.kind, "·")
-        meaning = _activity_style(first)
-        text = _describe(group) if len(group) > 1 else _describe_one(first)
+        newest = group[-1]
+        clock = time.strftime("%H:%M:%S", time.localtime(newest.at))
+        symbol = SYMBOLS.get(newest.kind, "·")
+        meaning = _activity_style(newest)
+        text = _describe(group) if len(group) > 1 else _describe_one(newest)
         lines.append(pal.fit(f"{clock} {pal(meaning, symbol)} {text}", width))
     if not lines:
         lines.append(pal.fit(pal("muted", "  nothing yet"), width))
@@ -222,15 +224,15 @@ def _describe(group: list[Activity]) -> str:
 
 def _describe_one(a: Activity) -> str:
     error, _, outcome = a.detail.rpartition("; ")
-    error = short_reason(error)
+    why = f": {short_reason(error)}" if error else ""
     match a.kind:
         case "completed":
             again = f", attempt {a.attempt}" if a.attempt > 1 else ""
             return f"{a.file_name} {a.detail or 'done'} ({a.elapsed or 0:.1f}s{again})"
         case "failed":
-            return f"{a.file_name} {a.job_type} failed, {outcome}: {error}"
+            return f"{a.file_name} {a.job_type} failed, {outcome}{why}"
         case "crashed":
-            return f"{a.file_name} crashed its worker, {outcome}: {error}"
+            return f"{a.file_name} crashed its worker, {outcome}{why}"
         case "dead_lettered":
             return f"{a.file_name} → dead letter {a.detail}"
         case "rejected":
