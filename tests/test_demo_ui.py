@@ -64,42 +64,62 @@ def _clock(at: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(at))
 
 
-CRASH = CrashInfo(T0 - 5, "j9", "photo_009.jpg", "WorkerCrash: out of memory")
+CRASH = CrashInfo(
+    at=T0 - 5,
+    job_id="j9",
+    file_name="photo_009.jpg",
+    reason="WorkerCrash: out of memory",
+)
+
+
+def _worker(
+    slot: int,
+    job: str = "",
+    file_name: str = "",
+    attempt: int = 1,
+    elapsed: float = 0.0,
+    progress: float = 0.0,
+    crash: CrashInfo | None = None,
+) -> WorkerView:
+    pid = _Pid(4 + slot if slot <= 4 else 20 + slot)
+    return WorkerView(
+        slot=slot, pid=pid, job_id=file_name or None, job_type=job,
+        file_name=file_name, attempt=attempt if job else 0, elapsed=elapsed,
+        expected=1.5, progress=progress, retiring=False, last_crash=crash,
+    )  # fmt: skip
 
 
 def _workers(count: int = 4) -> tuple[WorkerView, ...]:
     views = [
-        WorkerView(1, _Pid(5), "j1", "resize", "photo_001.jpg", 1, 1.2, 1.5, 0.8,
-                   False, None),
-        WorkerView(2, _Pid(6), "j2", "thumbnail", "photo_042.jpg", 2, 0.8, 1.3,
-                   0.6, False, CRASH),
-        WorkerView(3, _Pid(7), None, "", "", 0, 0.0, 0.0, 0.0, False, None),
-        WorkerView(4, _Pid(8), "j7", "compress", "photo_007.jpg", 1, 0.3, 1.5,
-                   0.2, False, None),
-    ]  # fmt: skip
+        _worker(1, "resize", "photo_001.jpg", 1, 1.2, 0.8),
+        _worker(2, "thumbnail", "photo_042.jpg", 2, 0.8, 0.6, CRASH),
+        _worker(3),
+        _worker(4, "compress", "photo_007.jpg", 1, 0.3, 0.2),
+    ]
     for slot in range(5, count + 1):
-        views.append(
-            WorkerView(slot, _Pid(20 + slot), f"x{slot}", "watermark",
-                       f"photo_{100 + slot}.jpg", 1, 0.5, 1.0, 0.5, False, None)
-        )  # fmt: skip
+        views.append(_worker(slot, "watermark", f"photo_{100 + slot}.jpg", 1, 0.5, 0.5))
     return tuple(views[:count])
 
 
+def _event(kind: str, ago: float, file_name: str, **fields: object) -> Activity:
+    return Activity(
+        kind=kind, at=T0 - ago, mono=0.0, job_id=file_name, job_type="resize",
+        file_name=file_name, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
 RECENT = (
-    Activity("queued", T0 - 9, 0, "a", "resize", "photo_041.jpg", 1),
-    Activity("queued", T0 - 9, 0, "b", "resize", "photo_042.jpg", 1),
-    Activity("dead_lettered", T0 - 4, 0, "c", "resize", "photo_033.jpg", 4, None,
-             "after 4 attempts (3/3 retries)"),
-    Activity("completed", T0 - 3, 0, "d", "compress", "photo_037.jpg", 1, 0.4,
-             "compressed"),
-    Activity("failed", T0 - 2, 0, "e", "resize", "photo_038.jpg", 2, 0.5,
-             "storage timed out reading photo_038.jpg; retry 2/3 in 2.00s"),
-    Activity("crashed", T0 - 2, 0, "f", "resize", "photo_009.jpg", 1, 0.5,
-             "crash: WorkerCrash: out of memory; retry 1/3 now"),
-    Activity("rejected", T0 - 1, 0, "g", "resize", "photo_050.jpg", 0, None,
-             "queue full (100 pending max)"),
-    Activity("completed", T0, 0, "h", "resize", "photo_039.jpg", 1, 1.1,
-             "resized"),
+    _event("queued", 9, "photo_041.jpg"),
+    _event("queued", 9, "photo_042.jpg"),
+    _event("dead_lettered", 4, "photo_033.jpg", attempt=4,
+           detail="after 4 attempts (3/3 retries)"),
+    _event("completed", 3, "photo_037.jpg", elapsed=0.4, detail="compressed"),
+    _event("failed", 2, "photo_038.jpg", attempt=2, elapsed=0.5,
+           detail="storage timed out reading photo_038.jpg; retry 2/3 in 2.00s"),
+    _event("crashed", 2, "photo_009.jpg", elapsed=0.5,
+           detail="crash: WorkerCrash: out of memory; retry 1/3 now"),
+    _event("rejected", 1, "photo_050.jpg", detail="queue full (100 pending max)"),
+    _event("completed", 0, "photo_039.jpg", elapsed=1.1, detail="resized"),
 )  # fmt: skip
 
 
@@ -114,28 +134,39 @@ def _snapshot(
         dead_lettered=3, pending=12, in_flight=3, retrying=2,
     )  # fmt: skip
     retries = (
-        RetryView("r2", "watermark", "photo_012.jpg", 1, 0.4),
-        RetryView("r1", "resize", "photo_038.jpg", 2, 1.4),
-    )
-    timers = (RetryTimer("r2", 1, 1.0, 0.4), RetryTimer("r1", 2, 2.0, 1.4))
-    queue = QueueSnapshot(
-        counts, _workers(workers), retries, ((2, CRASH),), 4, 8, 100,
-        draining, deadline_in,
+        RetryView(job_id="r2", job_type="watermark", file_name="photo_012.jpg",
+                  retry=1, due_in=0.4),
+        RetryView(job_id="r1", job_type="resize", file_name="photo_038.jpg",
+                  retry=2, due_in=1.4),
     )  # fmt: skip
-    stats = StatsSnapshot(12.4, 850.0, 47, 6, 2, recent)
-    return DemoSnapshot(queue, timers, stats, 12, ())
+    timers = (
+        RetryTimer(job_id="r2", retry=1, delay=1.0, due_in=0.4),
+        RetryTimer(job_id="r1", retry=2, delay=2.0, due_in=1.4),
+    )
+    queue = QueueSnapshot(
+        counts=counts, workers=_workers(workers), retries=retries,
+        last_crashes=((2, CRASH),), target_workers=4, max_workers=8,
+        max_depth=100, draining=draining, drain_deadline_in=deadline_in,
+    )  # fmt: skip
+    stats = StatsSnapshot(
+        throughput=12.4, avg_ms=850.0, completed=47, errors=6, rejected=2,
+        recent=recent,
+    )  # fmt: skip
+    return DemoSnapshot(
+        queue=queue, retry_timers=timers, stats=stats, dead_letters_total=12, tree=()
+    )
 
 
 def _tree(workers: int = 4) -> TreeNode:
     pool = tuple(TreeNode("worker", w.pid, "worker") for w in _workers(workers))
     children = (
-        TreeNode("job_queue", _Pid(3), "worker", 0),
-        TreeNode("worker_supervisor", _Pid(4), "supervisor", 0, 0, pool),
-        TreeNode("retry_manager", _Pid(9), "worker", 1),
-        TreeNode("dead_letter_store", _Pid(10), "worker", 0),
-        TreeNode("stats_collector", _Pid(11), "worker", 0),
+        TreeNode("job_queue", _Pid(3), "worker"),
+        TreeNode("worker_supervisor", _Pid(4), "supervisor", children=pool),
+        TreeNode("retry_manager", _Pid(9), "worker", restarts=1),
+        TreeNode("dead_letter_store", _Pid(10), "worker"),
+        TreeNode("stats_collector", _Pid(11), "worker"),
     )
-    return TreeNode("demo.root", _Pid(2), "supervisor", 0, 1, children)
+    return TreeNode("demo.root", _Pid(2), "supervisor", children=children)
 
 
 def _view(**changes: object) -> View:
@@ -210,8 +241,8 @@ def test_frame_shows_the_layout_of_the_sketch_at_80x24() -> None:
 
 
 def test_frame_stays_inside_its_box_at_80x24_with_a_full_pool_and_long_lines() -> None:
-    long = Activity("failed", T0, 0, "z", "resize", "photo_777.jpg", 2, 0.5,
-                    "x" * 300 + "; retry 2/3 in 2.00s")  # fmt: skip
+    long = _event("failed", 0, "photo_777.jpg", attempt=2,
+                  detail="x" * 300 + "; retry 2/3 in 2.00s")  # fmt: skip
     view = _view(snapshot=_snapshot(workers=8, recent=(long,) * 50), tree=_tree(8))
 
     screen = _show(view)
