@@ -487,6 +487,12 @@ class _Session:
             time.sleep(0.02)
         raise AssertionError(f"the screen never matched:\n{self.text()}")
 
+    def resize(self, width: int, height: int) -> None:
+        with self._lock:
+            self.screen.resize(height, width)
+            size = struct.pack("HHHH", height, width, 0, 0)
+            fcntl.ioctl(self.slave, termios.TIOCSWINSZ, size)
+
     def press(self, keys: str) -> None:
         os.write(self.master, keys.encode())
 
@@ -565,6 +571,21 @@ def test_program_keys_change_the_screen_and_q_exits_0_with_the_terminal_restored
     assert demo.wait_exit() == 0
     _assert_terminal_restored(demo)
     assert "run.py: stopped: 10 completed" in demo.output()
+
+
+def test_program_redraws_for_the_new_size_when_the_terminal_is_resized(
+    session: Callable[..., _Session],
+) -> None:
+    demo = session("--jobs", "20", "--speed", "5", width=130, height=36)
+    demo.wait_for(lambda text: "├─ job_queue" in text)
+
+    demo.resize(80, 24)
+
+    text = demo.wait_for(lambda text: "Supervision tree · restarts" in text)
+    rows = text.splitlines()
+    assert all(row[79] in "╗║╣╝" for row in rows[:23]), text
+    demo.press("q")
+    assert demo.wait_exit() == 0
 
 
 def test_program_shows_the_drain_view_while_jobs_in_flight_finish(
