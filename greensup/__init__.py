@@ -28,6 +28,7 @@ from greensup._errors import (
 from greensup._genserver import Caller, GenServer, NoReply, Stop, call, cast, stop
 from greensup._process import (
     Pid,
+    ProcessExit,
     demonitor,
     exit,
     link,
@@ -74,6 +75,7 @@ __all__ = [
     "NoReply",
     "NotFound",
     "Pid",
+    "ProcessExit",
     "ReceiveTimeout",
     "Ref",
     "ServerExit",

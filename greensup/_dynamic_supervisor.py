@@ -18,6 +18,7 @@ from greensup._supervisor import (
     SupervisorBase,
     _check_intensity,
     _request,
+    _show_id,
     to_spec,
 )
 from greensup._types import ChildSpec, Exit, Reason, is_normal, short_repr
@@ -115,7 +116,7 @@ class DynamicSupervisor(SupervisorBase):
         if self._max_children is not None and len(self._children) >= self._max_children:
             raise MaxChildren(
                 f"dynamic supervisor {self._label} is at max_children="
-                f"{self._max_children}; cannot start {short_repr(spec.id)}"
+                f"{self._max_children}; cannot start {_show_id(spec.id)}"
             )
         pid = self._start_child(spec)
         self._children[pid] = Child(spec, pid)
@@ -162,12 +163,18 @@ class DynamicSupervisor(SupervisorBase):
 
     @staticmethod
     def which_children(sup: Pid | str) -> list[ChildInfo]:
-        """Return ``(None, pid, type, restart)`` for each child: a snapshot."""
+        """Return ``(None, pid, type, restart)`` for each child: a snapshot.
+
+        Blocks until the supervisor answers.
+        """
         return cast("list[ChildInfo]", _request(sup, "which_children", None))
 
     @staticmethod
     def count_children(sup: Pid | str) -> dict[str, int]:
-        """Return ``{'specs', 'active', 'supervisors', 'workers'}`` counts."""
+        """Return ``{'specs', 'active', 'supervisors', 'workers'}`` counts.
+
+        Blocks until the supervisor answers.
+        """
         return cast("dict[str, int]", _request(sup, "count_children", None))
 
     @staticmethod

@@ -204,6 +204,8 @@ class GenServer:
     def child_spec(cls, *args: Any, **kwargs: Any) -> ChildSpec:
         """Return a child spec that starts this server with ``start_link``.
 
+        Never blocks.
+
         The id is the class; ``name=`` is passed on to ``start_link``.
         """
         return ChildSpec(id=cls, start=cls.start_link, args=args, kwargs=kwargs)
@@ -250,6 +252,8 @@ def _start(
 
 
 def _describe(reason: Reason) -> str:
+    if isinstance(reason, StartError):
+        return str(reason)
     if isinstance(reason, BaseException):
         return f"{type(reason).__name__}: {reason}" if str(reason) else repr(reason)
     return f"exited with {short_repr(reason)}"
@@ -435,7 +439,7 @@ def call(server: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
     if type(answer) is Exited:
         raise ServerExit(
             f"call to {_who(server, target)} failed: the server exited with "
-            f"{short_repr(answer.reason)}",
+            f"{short_repr(answer.reason, 120)}",
             answer.reason,
         )
     return answer
@@ -495,6 +499,6 @@ def stop(
     if exited_with is not reason and exited_with != reason:
         raise ServerExit(
             f"stop of {_who(server, target)} failed: the server exited with "
-            f"{short_repr(exited_with)}",
+            f"{short_repr(exited_with, 120)}",
             exited_with,
         )

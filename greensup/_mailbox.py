@@ -9,6 +9,7 @@ blocks and never runs user code, so it is safe from hub callbacks (timers, links
 
 from __future__ import annotations
 
+from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
 from itertools import islice
@@ -17,7 +18,7 @@ from typing import Any
 from gevent import get_hub
 from gevent.hub import Waiter
 
-__all__ = ["TIMED_OUT", "Mailbox", "wait_for_switch"]
+__all__ = ["TIMED_OUT", "Mailbox", "wait_for_switch", "wake"]
 
 
 class _TimedOut:
@@ -29,6 +30,20 @@ class _TimedOut:
 
 #: What a wait returns when its timeout ran out.
 TIMED_OUT: Any = _TimedOut()
+
+
+def wake(waiter: Waiter, value: Any) -> None:
+    """Have the hub switch ``waiter``'s greenlet back in with ``value``.
+
+    Never blocks. From the hub's own thread the wake-up is queued as a loop
+    callback; from any other OS thread (gevent's thread pool, say) through the
+    loop's thread-safe queue, which also wakes a hub that is sleeping.
+    """
+    hub = waiter.hub
+    if hub.thread_ident == get_ident():
+        hub.loop.run_callback(waiter.switch, value)
+    else:
+        hub.loop.run_callback_threadsafe(waiter.switch, value)
 
 
 def wait_for_switch(waiter: Waiter, timeout: float | None) -> Any:
@@ -63,7 +78,8 @@ class Mailbox:
     def put(self, message: Any) -> None:
         """Append ``message`` and wake the owner if it is waiting. Never blocks.
 
-        Runs in hub callbacks too, so it must not block, raise or log.
+        Runs in hub callbacks too, so it must not block, raise or log. Safe
+        from other OS threads as well.
         """
         if self._closed:
             return
@@ -74,7 +90,7 @@ class Mailbox:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            get_hub().loop.run_callback(waiter.switch, None)
+            wake(waiter, None)
 
     def take(
         self, timeout: float | None, match: Callable[[Any], bool] | None = None

@@ -28,7 +28,7 @@ from greenlet import GreenletExit, getcurrent, greenlet
 
 from greensup import _registry
 from greensup._errors import NoProc, ReceiveTimeout
-from greensup._mailbox import TIMED_OUT, Mailbox, wait_for_switch
+from greensup._mailbox import TIMED_OUT, Mailbox, wait_for_switch, wake
 from greensup._reports import crash_log, report
 from greensup._types import Down, Exit, Reason, Ref, kills_links, short_repr
 
@@ -68,12 +68,20 @@ _pid_ids = itertools.count(1)
 
 
 class ProcessExit(GreenletExit):
-    """Thrown into a process's greenlet to unwind it after it exited.
+    """Raised inside a process that has exited, to unwind its greenlet.
 
-    A ``GreenletExit``, so ``except Exception`` in user code does not stop it.
+    A process gets it when an exit signal takes it down (``exit(pid,
+    reason)``, or a crash of a linked process), when it calls
+    ``exit(self_pid(), reason)``, and in the main greenlet when that is linked
+    to something that crashes. It is a ``GreenletExit``, so ``except
+    Exception`` does not catch it; code that catches it anyway is already dead
+    to everyone else. OTP: an exit signal that is not trapped.
+
     Attributes:
         reason: the reason the process exited with.
     """
+
+    __module__ = "greensup"
 
     def __init__(self, reason: Reason) -> None:
         super().__init__(reason)
@@ -155,6 +163,8 @@ class _ProcessGreenlet(greenlet):
             fn(*args, **kwargs)
         except ProcessExit as exc:
             reason = exc.reason
+            if crash_log.isEnabledFor(logging.DEBUG):
+                crash_log.debug("%r exited with %s", pid, short_repr(reason, 120))
         except GreenletExit:
             reason = "killed"
         except Exception as exc:
@@ -587,7 +597,7 @@ class ReplySlot:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            get_hub().loop.run_callback(waiter.switch, value)
+            wake(waiter, value)
 
 
 def forget(slot: ReplySlot, target: Pid) -> None:

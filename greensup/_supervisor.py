@@ -96,7 +96,7 @@ class TreeNode:
     children: tuple[TreeNode, ...] = ()
 
     def format(self, indent: str = "") -> str:
-        """Return the tree as indented text, one line per process."""
+        """Return the tree as indented text, one line per process. Never blocks."""
         if isinstance(self.id, type):
             ident = self.id.__name__
         elif isinstance(self.id, str) and not indent:
@@ -399,7 +399,9 @@ class Supervisor(SupervisorBase):
         Raises:
             StartError: a child failed to start; those already started were
                 stopped in reverse order. The message names the child.
-            TypeError, ValueError: a malformed child or option.
+            TypeError: a child is not a spec, class or pair, or an option has
+                the wrong type.
+            ValueError: an option has a value outside its allowed set.
             AlreadyStarted: two children have the same id.
 
         OTP: ``supervisor:start_link/3``.
@@ -558,6 +560,8 @@ class Supervisor(SupervisorBase):
     def terminate_child(sup: Pid | str, child_id: Hashable) -> None:
         """Stop a child, keeping its spec (a temporary child's is removed).
 
+        Blocks until the child has exited.
+
         Raises:
             NotFound: no child has that id.
 
@@ -567,7 +571,7 @@ class Supervisor(SupervisorBase):
 
     @staticmethod
     def restart_child(sup: Pid | str, child_id: Hashable) -> Pid:
-        """Start a stopped child again from its spec.
+        """Start a stopped child again from its spec; blocks until it runs.
 
         Raises:
             NotFound: no child has that id.
@@ -580,7 +584,7 @@ class Supervisor(SupervisorBase):
 
     @staticmethod
     def delete_child(sup: Pid | str, child_id: Hashable) -> None:
-        """Remove a stopped child's spec.
+        """Remove a stopped child's spec; blocks until the supervisor answers.
 
         Raises:
             NotFound: no child has that id.
@@ -593,12 +597,17 @@ class Supervisor(SupervisorBase):
     @staticmethod
     def which_children(sup: Pid | str) -> list[ChildInfo]:
         """Return ``(id, pid or None, type, restart)`` for each child, in start
-        order: a snapshot. OTP: ``supervisor:which_children/1``."""
+        order: a snapshot. Blocks until the supervisor answers.
+
+        OTP: ``supervisor:which_children/1``.
+        """
         return cast("list[ChildInfo]", _request(sup, "which_children", None))
 
     @staticmethod
     def count_children(sup: Pid | str) -> dict[str, int]:
         """Return ``{'specs', 'active', 'supervisors', 'workers'}`` counts.
+
+        Blocks until the supervisor answers.
 
         OTP: ``supervisor:count_children/1``.
         """
@@ -663,7 +672,8 @@ def supervision_tree(sup: Pid | str) -> TreeNode:
 
 
 def format_tree(sup: Pid | str) -> str:
-    """Return the supervision tree under ``sup`` as indented text."""
+    """Return the supervision tree under ``sup`` as indented text; blocks while
+    each supervisor in it answers."""
     return supervision_tree(sup).format()
 
 

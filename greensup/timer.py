@@ -125,8 +125,9 @@ def send_after(seconds: float, dest: Pid | str, msg: Any) -> TimerRef:
     A name is looked up when the timer fires. OTP: ``erlang:send_after/3``.
 
     Raises:
-        TypeError, ValueError: ``seconds`` is not a non-negative number, or
-            ``dest`` is neither a Pid nor a name.
+        TypeError: ``seconds`` is not a number, or ``dest`` is neither a Pid
+            nor a name.
+        ValueError: ``seconds`` is negative.
     """
     delay = _check_seconds(seconds)
     return TimerRef("send_after", delay, _sender(dest, msg))

@@ -601,3 +601,23 @@ def test_messages_from_links_monitors_and_timers_are_handled_outside_the_hub() -
     greensup.spawn(watcher)
 
     assert [greensup.receive(10) for _ in range(3)] == [False] * 3
+
+
+def test_send_from_another_os_thread_wakes_the_receiver() -> None:
+    me = greensup.self_pid()
+
+    gevent.get_hub().threadpool.spawn(greensup.send, me, "from a thread")
+
+    assert greensup.receive(10) == "from a thread"
+
+
+def test_reply_from_another_os_thread_reaches_the_caller() -> None:
+    class Offloader(greensup.GenServer):
+        def handle_call(self, request, caller):
+            gevent.get_hub().threadpool.spawn(self.reply, caller, request * 2)
+            return greensup.NoReply
+
+    pid = Offloader.start()
+
+    assert greensup.call(pid, 21) == 42
+    greensup.stop(pid)
