@@ -172,8 +172,7 @@ class JobQueueApp(greensup.Application):
             strategy="one_for_one",
             name=self.config.names.root,
         )
-        if self.counts().resumed:
-            self._ask("announce_resumed")
+        self._ask("announce")
         if self.config.jobs:
             self.submit(self.config.jobs)
         return root

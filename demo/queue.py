@@ -32,6 +32,7 @@ from demo.worker import AttemptPlan, worker_spec
 __all__ = [
     "FLUSH_DELAY",
     "QUEUED_ONE_BY_ONE",
+    "UNHEARD_KEPT",
     "Counts",
     "CrashInfo",
     "JobQueue",
@@ -46,6 +47,9 @@ _log = logging.getLogger("demo.queue")
 
 #: Larger batches of new jobs get one ``queued`` activity, not one per job.
 QUEUED_ONE_BY_ONE = 20
+
+#: Activities kept while the StatsCollector is not there to take them.
+UNHEARD_KEPT = 1000
 
 #: Seconds the changes of finished attempts wait before they are committed.
 FLUSH_DELAY = 0.05
@@ -116,8 +120,8 @@ class JobQueue(greensup.GenServer):
     ``'remove_worker'`` (return whether they did it); ``('drain', timeout)``
     (returns True once nothing is in flight, False if the timeout cut it
     short); ``'retrying'`` (for the RetryManager); ``('may_retire', pid)``
-    (for an idle worker); ``'announce_resumed'`` (logs the jobs resumed at
-    start, returns how many). Casts: ``('submit', n)``, ``('notify_idle', pid)``
+    (for an idle worker); ``'announce'`` (hands the activity from before the
+    StatsCollector started to it). Casts: ``('submit', n)``, ``('notify_idle', pid)``
     (sends ``('queue_idle', queue_pid)`` to ``pid`` once nothing is pending, in
     flight or waiting to retry), and the workers' and RetryManager's reports.
     """
@@ -156,7 +160,7 @@ class JobQueue(greensup.GenServer):
         self._idle_watchers: list[greensup.Pid] = []
         self._flush_queued = False
         self._flush_waiters: list[tuple[greensup.Caller, Any]] = []
-        self._resumed: list[Job] = []
+        self._unheard: deque[Activity] = deque(maxlen=UNHEARD_KEPT)
 
         self._resume(first=not ledger.started)
         ledger.started = True
@@ -192,8 +196,8 @@ class JobQueue(greensup.GenServer):
                 ]
             case ("may_retire", greensup.Pid() as pid):
                 return self._may_retire(pid)
-            case "announce_resumed":
-                return self._announce_resumed()
+            case "announce":
+                return self._announce()
         raise ValueError(f"unknown queue request {request!r}")
 
     def handle_cast(self, request: Any) -> None:
@@ -237,20 +241,15 @@ class JobQueue(greensup.GenServer):
                 greensup.cast(self._names.retry, request)  # none yet at first
             else:
                 self._pending.append(record.job)
-        if first:
-            self._bump(resumed=len(saved))
-            self._resumed = [record.job for record in saved]
-
-    def _announce_resumed(self) -> int:
-        # Called once the whole tree runs: at the queue's own start the
-        # StatsCollector, started after it, was not there to hear it.
-        jobs, self._resumed = self._resumed, []
-        if len(jobs) <= QUEUED_ONE_BY_ONE:
-            for job in jobs:
+        if not first:
+            return
+        self._bump(resumed=len(saved))
+        if len(saved) <= QUEUED_ONE_BY_ONE:
+            for record in saved:
+                job = record.job
                 self._emit("resumed", job, job.attempts + 1, detail="from the last run")
-        else:
-            self._emit("resumed", detail=f"{len(jobs)} jobs from the last run")
-        return len(jobs)
+        elif saved:
+            self._emit("resumed", detail=f"{len(saved)} jobs from the last run")
 
     def _adopt_workers(self) -> None:
         # After a restart the workers are still there, idle or finishing
@@ -668,7 +667,24 @@ class JobQueue(greensup.GenServer):
             elapsed=elapsed,
             detail=detail,
         )
-        greensup.cast(self._names.stats, ("event", activity))
+        stats = greensup.whereis(self._names.stats)
+        if stats is None:
+            # Not started yet (it starts after the queue) or restarting: the
+            # activity waits, so that the log misses nothing.
+            self._unheard.append(activity)
+            return
+        while self._unheard:
+            greensup.cast(stats, ("event", self._unheard.popleft()))
+        greensup.cast(stats, ("event", activity))
+
+    def _announce(self) -> int:
+        # Called once the whole tree runs, to hand over what the queue did
+        # before the StatsCollector was there: resumed jobs, initial workers.
+        count = len(self._unheard)
+        stats = greensup.whereis(self._names.stats)
+        while stats is not None and self._unheard:
+            greensup.cast(stats, ("event", self._unheard.popleft()))
+        return count
 
 
 def _is_normal(reason: Any) -> bool:

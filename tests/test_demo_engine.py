@@ -427,9 +427,12 @@ def test_a_duration_stops_gracefully_with_nothing_in_flight() -> None:
 
 
 def test_a_start_with_nothing_to_do_is_idle_at_once() -> None:
-    summary = _run(replace(FAST, jobs=0))
+    recorder = Recorder()
+
+    summary = _run(replace(FAST, jobs=0), recorder)
 
     assert summary.submitted == summary.resumed == summary.completed == 0
+    assert len(recorder.kinds("worker_added")) == FAST.workers
 
 
 def test_a_restarted_queue_takes_over_jobs_workers_and_counts(
