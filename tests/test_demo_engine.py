@@ -486,3 +486,18 @@ def test_nothing_is_lost_at_any_moment_of_a_run(app_started, error_reports) -> N
     assert len(samples) > 10
     for counts in samples:
         _assert_nothing_lost(counts)
+
+
+def test_run_app_returns_1_when_the_tree_dies(error_reports) -> None:
+    config = replace(FAST, jobs=0)
+    app = JobQueueApp(config)
+
+    def kill_the_root() -> None:
+        wait_for(lambda: app.root is not None)
+        greensup.exit(app.root, "kill")
+
+    greensup.spawn(kill_the_root)
+    status = run_app(app, signals=False)
+
+    assert status == 1 and app.summary is None
+    assert greensup.whereis(config.names.queue) is None
