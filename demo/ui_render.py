@@ -303,12 +303,18 @@ def render_drain(pal: Palette, view: View, width: int) -> list[str]:
 
 
 def render_footer(pal: Palette, view: View, width: int) -> str:
-    """Return the line under the box: the other keys and the last key's result."""
-    keys = "[+] add 10 jobs  [=] add worker  [-] remove worker"
-    if width < len(keys) + 20:
-        keys = "[+]10 jobs [=]+worker [-]-worker"
+    """Return the line under the box: the other keys and the last key's result.
+
+    The keys shrink to make room for the message.
+    """
     message = view.message and "  " + pal("title", view.message)
-    return pal.fit(" " + keys + message, width)
+    for keys in (
+        " [+] add 10 jobs  [=] add worker  [-] remove worker",
+        " [+]10 jobs [=]+worker [-]-worker",
+    ):
+        if pal.width(keys + message) <= width:
+            break
+    return pal.fit(keys + message, width)
 
 
 # -- workers ------------------------------------------------------------------
