@@ -597,7 +597,7 @@ def test_program_redraws_for_the_new_size_when_the_terminal_is_resized(
 def test_program_shows_the_drain_view_while_jobs_in_flight_finish(
     session: Callable[..., _Session],
 ) -> None:
-    demo = session("--jobs", "3", "--workers", "3", "--speed", "1",
+    demo = session("--jobs", "3", "--workers", "3", "--speed", "0.5",
                    "--failure-rate", "0", "--crash-rate", "0")  # fmt: skip
     demo.wait_for(lambda text: "3 busy" in text)
 
