@@ -24,10 +24,11 @@ from typing import Any
 import greensup
 from demo.config import DemoConfig
 from demo.job import DONE_VERB, MAX_ATTEMPTS, MAX_RETRIES, Job, JobFactory, backoff
+from demo.pool import WorkerEntry, WorkerPool
 from demo.snapshots import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
 from demo.state import QueueState
 from demo.stats import Activity
-from demo.worker import AttemptPlan, worker_spec
+from demo.worker import AttemptPlan
 
 __all__ = [
     "FLUSH_DELAY",
@@ -78,13 +79,6 @@ class _Flight:
 class _Retry:
     job: Job
     due: float
-
-
-@dataclass
-class _WorkerEntry:
-    slot: int
-    ref: greensup.Ref
-    retiring: bool = False
 
 
 class RunLedger:
@@ -149,10 +143,7 @@ class JobQueue(greensup.GenServer):
         self._pending: deque[Job] = deque()
         self._flights: dict[greensup.Pid, _Flight] = {}
         self._retrying: dict[str, _Retry] = {}
-        self._workers: dict[greensup.Pid, _WorkerEntry] = {}
-        self._idle: deque[greensup.Pid] = deque()
-        self._last_crash: dict[int, CrashInfo] = {}
-        self._target = config.workers
+        self._pool = WorkerPool(config)
         self._draining = False
         self._drain_waiters: list[greensup.Caller] = []
         self._drain_deadline: float | None = None
@@ -307,14 +298,16 @@ class JobQueue(greensup.GenServer):
 
     def _dispatch(self) -> None:
         while not self._draining:
-            while self._pending and self._idle:
-                pid = self._idle.popleft()
+            while self._pending and self._pool.has_idle:
+                pid = self._pool.take_idle()
                 job = self._pending.popleft()
                 attempt = job.attempts + 1
                 plan = self._sim.plan(job, attempt)
                 self._flights[pid] = _Flight(job, plan, attempt, time.monotonic())
                 greensup.cast(pid, ("run", job, plan))
-            if not self._should_grow() or not self._start_worker():
+            if not self._pool.should_grow(len(self._pending)):
+                break
+            if not self._start_worker():
                 break
         self._after_change()
 
@@ -325,7 +318,7 @@ class JobQueue(greensup.GenServer):
         if flight is None or flight.job.id != job_id:
             return  # abandoned at a drain deadline: the job is pending again
         del self._flights[pid]
-        self._worker_free(pid)
+        self._pool.free(pid)
         elapsed = time.monotonic() - flight.started
 
         job = flight.job
@@ -403,11 +396,9 @@ class JobQueue(greensup.GenServer):
         self._dispatch()
 
     def _on_worker_down(self, pid: greensup.Pid, reason: Any) -> None:
-        entry = self._workers.pop(pid, None)
+        entry = self._pool.remove(pid)
         if entry is None:
             return
-        if pid in self._idle:
-            self._idle.remove(pid)
         text = describe_reason(reason)
         flight = self._flights.pop(pid, None)
 
@@ -416,91 +407,44 @@ class JobQueue(greensup.GenServer):
             crash = CrashInfo(
                 time.time(), job.id if job else None, job.file_name if job else "", text
             )
-            self._last_crash[entry.slot] = crash
+            self._pool.last_crash[entry.slot] = crash
         if flight is not None:
             self._bump(crashed=1)
             elapsed = time.monotonic() - flight.started
             error = f"crash: {text}"
             self._attempt_failed(flight.job, flight.attempt, error, elapsed, True)
         self._emit("worker_removed", detail=f"worker #{entry.slot} {pid} ({text})")
-        if not self._draining and len(self._workers) < max(1, self._target):
+        if not self._draining and self._pool.below_target():
             self._start_worker()
         self._dispatch()
 
     # -- the pool ---------------------------------------------------------
 
     def _add_worker_entry(self, pid: greensup.Pid) -> None:
-        if pid in self._workers:
-            return
-        taken = {entry.slot for entry in self._workers.values()}
-        slot = next(n for n in range(1, len(taken) + 2) if n not in taken)
-        self._workers[pid] = _WorkerEntry(slot, greensup.monitor(pid))
-        self._idle.append(pid)
-        self._emit("worker_added", detail=f"worker #{slot} {pid}")
+        slot = self._pool.add(pid)
+        if slot is not None:
+            self._emit("worker_added", detail=f"worker #{slot} {pid}")
 
     def _start_worker(self) -> bool:
-        if len(self._workers) >= self._config.max_workers:
+        started = self._pool.start_worker()
+        if started is None:
             return False
-        spec = worker_spec(self._config)
-        try:
-            pid = greensup.DynamicSupervisor.start_child(self._names.workers, spec)
-        except greensup.GreensupError as exc:
-            _log.warning("could not start a worker: %r", exc)
-            return False
-        self._add_worker_entry(pid)
+        pid, slot = started
+        self._emit("worker_added", detail=f"worker #{slot} {pid}")
         return True
-
-    def _should_grow(self) -> bool:
-        return (
-            self._config.autoscale
-            and not self._idle
-            and len(self._pending) > len(self._workers)
-            and len(self._workers) < self._config.max_workers
-        )
-
-    def _worker_free(self, pid: greensup.Pid) -> None:
-        entry = self._workers.get(pid)
-        if entry is None:
-            return
-        if entry.retiring:
-            greensup.cast(pid, ("retire",))
-        else:
-            self._idle.append(pid)
-
-    def _active(self) -> int:
-        return sum(1 for entry in self._workers.values() if not entry.retiring)
 
     def _add_worker(self) -> bool:
         if self._draining or not self._start_worker():
             return False
-        self._target = min(self._config.workers, max(self._target, self._active()))
+        self._pool.grow_target()
         self._dispatch()
         return True
 
     def _remove_worker(self) -> bool:
-        active = self._active()
-        if active <= 1:
-            return False
-        candidates = [pid for pid, e in self._workers.items() if not e.retiring]
-        idle = [pid for pid in candidates if pid in self._idle]
-        pid = max(idle or candidates, key=lambda p: self._workers[p].slot)
-
-        self._workers[pid].retiring = True
-        self._target = max(1, min(self._target, active - 1))
-        if pid in self._idle:
-            self._idle.remove(pid)
-            greensup.cast(pid, ("retire",))
-        return True
+        return self._pool.retire_one()
 
     def _may_retire(self, pid: greensup.Pid) -> bool:
-        entry = self._workers.get(pid)
-        if entry is None or entry.retiring or pid not in self._idle:
-            return False
-        if self._draining or self._active() <= max(1, self._target):
-            return False
-        self._idle.remove(pid)
-        entry.retiring = True
-        return True
+        return not self._draining and self._pool.may_retire(pid)
 
     # -- graceful stop ----------------------------------------------------
 
@@ -591,7 +535,7 @@ class JobQueue(greensup.GenServer):
         workers = sorted(
             (
                 self._worker_view(pid, entry, now)
-                for pid, entry in self._workers.items()
+                for pid, entry in self._pool.entries.items()
             ),
             key=lambda view: view.slot,
         )
@@ -613,8 +557,8 @@ class JobQueue(greensup.GenServer):
             counts=self._current_counts(),
             workers=tuple(workers),
             retries=tuple(retries),
-            last_crashes=tuple(sorted(self._last_crash.items())),
-            target_workers=self._target,
+            last_crashes=tuple(sorted(self._pool.last_crash.items())),
+            target_workers=self._pool.target,
             max_workers=self._config.max_workers,
             max_depth=self._config.max_depth,
             draining=self._draining,
@@ -622,10 +566,10 @@ class JobQueue(greensup.GenServer):
         )
 
     def _worker_view(
-        self, pid: greensup.Pid, entry: _WorkerEntry, now: float
+        self, pid: greensup.Pid, entry: WorkerEntry, now: float
     ) -> WorkerView:
         flight = self._flights.get(pid)
-        crash = self._last_crash.get(entry.slot)
+        crash = self._pool.last_crash.get(entry.slot)
         if flight is None:
             return WorkerView(
                 entry.slot, pid, None, "", "", 0, 0.0, 0.0, 0.0, entry.retiring, crash
