@@ -92,6 +92,8 @@ class _Parser(argparse.ArgumentParser):
 def _number(
     kind: Callable[[str], Any], low: float, high: float = math.inf, above: bool = False
 ) -> Callable[[str], Any]:
+    """Return an argparse type: ``kind`` within ``low``..``high`` (``above``: > low)."""
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
@@ -100,20 +102,19 @@ def _number(
             raise argparse.ArgumentTypeError(
                 f"invalid value {text!r}: not {what}"
             ) from None
-        if (
-            not math.isfinite(value)
-            or value < low
-            or value > high
-            or (above and value == low)
-        ):
-            if above:
-                bound = f"must be above {low:g}"
-            elif high == math.inf:
+
+        if not math.isfinite(value):
+            bound = "not a finite number"
+        elif above and value <= low:
+            bound = f"must be above {low:g}"
+        elif value < low or value > high:
+            if high == math.inf:
                 bound = f"must be at least {low:g}"
             else:
                 bound = f"must be between {low:g} and {high:g}"
-            raise argparse.ArgumentTypeError(f"invalid value {text!r}: {bound}")
-        return value
+        else:
+            return value
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: {bound}")
 
     parse.__name__ = kind.__name__
     return parse

@@ -75,7 +75,10 @@ def test_options_reach_the_config(tmp_path: Path) -> None:
             ["--rate", "-0.5"],
             "argument --rate: invalid value '-0.5': must be at least 0",
         ),
-        (["--rate", "nan"], "argument --rate: invalid value 'nan': must be at least 0"),
+        (
+            ["--rate", "nan"],
+            "argument --rate: invalid value 'nan': not a finite number",
+        ),
         (
             ["--max-depth", "0"],
             "argument --max-depth: invalid value '0': must be at least 1",
@@ -89,6 +92,10 @@ def test_options_reach_the_config(tmp_path: Path) -> None:
             "argument --crash-rate: invalid value '-0.1': must be between 0 and 1",
         ),
         (["--speed", "0"], "argument --speed: invalid value '0': must be above 0"),
+        (
+            ["--speed", "inf"],
+            "argument --speed: invalid value 'inf': not a finite number",
+        ),
         (
             ["--duration", "-1"],
             "argument --duration: invalid value '-1': must be above 0",
