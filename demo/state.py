@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -281,16 +280,12 @@ def _cause(exc: BaseException) -> str:
 
 def _check_records(store: greensup.Store, path: str, parse: Any) -> None:
     try:
-        for value in _values(store):
+        for value in store.values():
             parse(value)
     except ValueError as exc:
         raise CorruptState(path, str(exc)) from None
     except Exception as exc:
         raise CorruptState(path, f"unreadable: {exc}") from None
-
-
-def _values(store: greensup.Store) -> Iterator[Any]:
-    yield from store.values()
 
 
 def _parse_saved(value: Any) -> SavedJob:
