@@ -415,7 +415,7 @@ class _MemoryStore(Store):
             raise self._closed_error() from None
 
     def get(self, key: Key, default: Any = None) -> Any:
-        if type(key) not in _KEY_TYPES:
+        if type(key) is not str or not key.isascii():
             self._check_key(key)
         try:
             value = self._data[key]  # type: ignore[index]
@@ -478,7 +478,6 @@ class _MemoryStore(Store):
 
 
 _MISSING: Any = object()
-_KEY_TYPES = frozenset((str, int))
 
 
 def check_options(synchronous: str = "normal", timeout: float = 30.0) -> None:

@@ -94,7 +94,7 @@ class SqliteStore(Store):
         self._commit([("put", key, self._prepare(key, value))])
 
     def get(self, key: Key, default: Any = None) -> Any:
-        if type(key) is not str:
+        if type(key) is not str or not key.isascii():
             self._check_key(key)
         rows = self._read(_SQL_GET, (key,))
         if not rows:

@@ -235,6 +235,17 @@ def test_store_rejects_key_that_is_not_str_or_int(store: Store, key: Any) -> Non
     assert len(store) == 0
 
 
+def test_store_rejects_a_key_with_a_lone_surrogate_everywhere(store: Store) -> None:
+    for call in (
+        lambda: store.put("\ud800", 1),
+        lambda: store.get("\ud800"),
+        lambda: store.delete("\ud800"),
+        lambda: "\ud800" in store,
+    ):
+        with pytest.raises(ValueError, match=r"has a lone surrogate$"):
+            call()
+
+
 def test_store_rejects_int_key_beyond_64_bits(store: Store) -> None:
     with pytest.raises(ValueError, match=r"does not fit in 64 bits$"):
         store.put(2**63, "too big")
