@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import greensup
 from demo.job import MAX_RETRIES
-from demo.queue import CrashInfo, QueueSnapshot, RetryView
 from demo.retry import RetryTimer
+from demo.snapshots import CrashInfo, QueueSnapshot, RetryView
 from demo.stats import Activity
 from demo.ui_text import Palette, bar, flow
 

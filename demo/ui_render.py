@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import greensup
 from demo.app import DemoSnapshot
-from demo.queue import Counts, CrashInfo, QueueSnapshot, WorkerView
+from demo.snapshots import Counts, CrashInfo, QueueSnapshot, WorkerView
 from demo.stats import StatsSnapshot
 from demo.ui_panels import (
     render_activity,

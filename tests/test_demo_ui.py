@@ -29,8 +29,8 @@ import pytest
 
 from demo.app import DemoSnapshot
 from demo.config import DemoConfig
-from demo.queue import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
 from demo.retry import RetryTimer
+from demo.snapshots import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
 from demo.stats import Activity, StatsSnapshot
 from demo.ui import Dashboard
 from demo.ui_render import View, render_frame
