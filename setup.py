@@ -19,6 +19,7 @@ setup(
             "freezegun>=1.4",
             "pyte>=0.8",
             "ruff>=0.5",
+            "mypy>=1.8",
             "sphinx>=7",
             "myst-parser>=2",
         ],
