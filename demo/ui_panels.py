@@ -178,7 +178,9 @@ def render_activity(
     job arriving (as from the producer) is not worth a line.
     """
     groups = [
-        group for group in _group(recent) if len(group) > 1 or group[0].kind != "queued"
+        group
+        for group in _group(recent)
+        if len(group) > 1 or group[0].kind != "queued" or group[0].job_id is None
     ]
     lines = []
     for group in reversed(groups[-limit:]):
@@ -199,7 +201,9 @@ def _group(recent: Sequence[Activity]) -> list[list[Activity]]:
         if (
             groups
             and activity.kind in ("queued", "rejected")
+            and activity.job_id is not None
             and groups[-1][-1].kind == activity.kind
+            and groups[-1][-1].job_id is not None
         ):
             groups[-1].append(activity)
         else:
@@ -223,6 +227,8 @@ def _describe(group: list[Activity]) -> str:
 
 
 def _describe_one(a: Activity) -> str:
+    if a.job_id is None and a.kind in ("queued", "resumed"):
+        return f"{a.kind} {a.detail}"  # many jobs at once, summed up
     error, _, outcome = a.detail.rpartition("; ")
     why = f": {short_reason(error)}" if error else ""
     match a.kind:

@@ -295,6 +295,22 @@ def test_activity_has_a_time_stamp_and_a_symbol_for_each_kind_of_event() -> None
     assert "+ 2 jobs queued (photo_041.jpg … photo_042.jpg)" in text
 
 
+def test_activity_sums_up_many_jobs_queued_or_resumed_at_once() -> None:
+    recent = (
+        Activity(kind="resumed", at=T0 - 1, mono=0.0,
+                 detail="25 jobs from the last run"),
+        _event("queued", 1, "photo_026.jpg"),
+        Activity(kind="queued", at=T0, mono=0.0,
+                 detail="30 jobs, photo_027.jpg to photo_056.jpg"),
+    )  # fmt: skip
+
+    text = _text(_show(_view(snapshot=_snapshot(recent=recent))))
+
+    assert f"{_clock(T0)} + queued 30 jobs, photo_027.jpg to photo_056.jpg" in text
+    assert f"{_clock(T0 - 1)} ↺ resumed 25 jobs from the last run" in text
+    assert "photo_026.jpg" not in text  # one job arriving is not worth a line
+
+
 def test_colour_marks_done_failed_crashed_and_dead_lettered_events() -> None:
     screen = _show(_view(), 100, 40)
 
