@@ -97,10 +97,11 @@ def machine_line() -> str:
             versions.append(f"{package} {importlib.metadata.version(package)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{package} not installed")
+    load = os.getloadavg()[0]
     return (
         f"machine: {os.cpu_count()} CPUs ({_cpu_model()}), {platform.system()} "
-        f"{platform.machine()}, Python {platform.python_version()}; "
-        + ", ".join(versions)
+        f"{platform.machine()}, load average {load:.1f} at start, "
+        f"Python {platform.python_version()}; " + ", ".join(versions)
     )
 
 
