@@ -73,7 +73,7 @@ class _Master(GenServer):
             )
         self._root = root
         app._greensup_root = root  # type: ignore[attr-defined]
-        _report_progress(app, "started", root)
+        _report(app, logging.INFO, event="started", root=root)
 
     def handle_call(self, request: Any, caller: Any) -> Any:
         kind, timeout = request
@@ -84,7 +84,7 @@ class _Master(GenServer):
 
     def handle_info(self, msg: Any) -> None:
         if type(msg) is Exit and msg.pid is self._root:
-            _report_error(self._app, "root supervisor exited", msg.reason)
+            _report(self._app, logging.ERROR, event="root exited", reason=msg.reason)
             _safely(self._app, "stop", self._app.stop)
             raise Stop(("shutdown", "root supervisor exited"))
 
@@ -95,40 +95,21 @@ class _Master(GenServer):
             try:
                 stop(self._root, "shutdown", timeout)
             except Exception as exc:
-                _report_error(app, "tree did not stop cleanly", exc)
+                _report(app, logging.ERROR, event="unclean stop", reason=exc)
         _safely(app, "stop", app.stop)
-        _report_progress(app, "stopped", self._root)
+        _report(app, logging.INFO, event="stopped", root=self._root)
 
 
 def _safely(app: Application, callback: str, fn: Any) -> None:
     try:
         fn()
     except Exception as exc:
-        report(
-            application_log,
-            logging.ERROR,
-            "application report",
-            {"application": type(app).__name__, "callback": callback, "reason": exc},
-            exc_info=exc,
-        )
+        _report(app, logging.ERROR, callback=callback, reason=exc, exc_info=exc)
 
 
-def _report_progress(app: Application, event: str, root: Pid) -> None:
-    report(
-        application_log,
-        logging.INFO,
-        "application report",
-        {"application": type(app).__name__, "event": event, "root": root},
-    )
-
-
-def _report_error(app: Application, event: str, reason: Reason) -> None:
-    report(
-        application_log,
-        logging.ERROR,
-        "application report",
-        {"application": type(app).__name__, "event": event, "reason": reason},
-    )
+def _report(app: Application, level: int, exc_info: Any = None, **fields: Any) -> None:
+    fields = {"application": type(app).__name__, **fields}
+    report(application_log, level, "application report", fields, exc_info=exc_info)
 
 
 def start_application(app: Application) -> Application:
