@@ -20,7 +20,7 @@ from greensup._errors import ReceiveTimeout
 from greensup._genserver import GenServer, Stop, call, stop
 from greensup._process import Pid, monitor, receive, self_pid, send, trap_exit
 from greensup._reports import application_log, report
-from greensup._types import Down, Exit, Reason, short_repr
+from greensup._types import Down, Exit, short_repr
 
 __all__ = ["Application", "run", "start_application", "stop_application"]
 
