@@ -127,6 +127,19 @@ class Mailbox:
             if deadline is not None:
                 deadline.cancel()
 
+    def remove_all(self, match: Callable[[Any], bool]) -> int:
+        """Remove every queued message that ``match`` accepts, in one pass.
+
+        Returns how many were removed. Never blocks.
+        """
+        messages = self._messages
+        if not messages:
+            return 0
+        kept = deque(m for m in messages if not match(m))
+        removed = len(messages) - len(kept)
+        self._messages = kept
+        return removed
+
     def remove(self, match: Callable[[Any], bool]) -> bool:
         """Remove the oldest queued message that ``match`` accepts. Never blocks."""
         messages = self._messages

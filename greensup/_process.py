@@ -44,6 +44,7 @@ __all__ = [
     "require_alive",
     "demonitor",
     "exit",
+    "flush_messages",
     "link",
     "monitor",
     "receive",
@@ -430,6 +431,14 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     if flush:
         me._mailbox.remove(lambda m: type(m) is Down and m.ref is ref)
     return target is not None
+
+
+def flush_messages(match: Callable[[Any], bool]) -> int:
+    """Drop every message in the caller's mailbox that ``match`` accepts.
+
+    Returns how many were dropped. One pass over the mailbox. Never blocks.
+    """
+    return self_pid()._mailbox.remove_all(match)
 
 
 def trap_exit(flag: bool) -> bool:

@@ -23,6 +23,7 @@ from greensup._errors import AlreadyStarted, GreensupError, NotFound, StartError
 from greensup._genserver import GenServer, Stop, call, stop
 from greensup._process import (
     Pid,
+    flush_messages,
     monitor,
     receive,
     trap_exit,
@@ -250,35 +251,48 @@ class SupervisorBase(GenServer):
         and an ``Exit`` it sent before is dropped: a child that exited by itself
         meanwhile is no error.
         """
+        running = [child for child in children if child.pid is not None]
+        refs = []
+        for child in running:
+            assert child.pid is not None, "only running children are shut down"
+            refs.append(monitor(child.pid))
+            unlink(child.pid)
+        unlinked = {child.pid for child in running}
+        flush_messages(lambda m: type(m) is Exit and m.pid in unlinked)
+
         waiting: dict[Any, tuple[Child, float | None]] = {}
         now = time.monotonic()
-        for child in children:
-            pid = child.pid
-            if pid is None:
-                continue
-            ref = monitor(pid)
-            unlink(pid)
-            _drop_exit(pid)
+        for child, ref in zip(running, refs, strict=True):
+            assert child.pid is not None, "only running children are shut down"
             shutdown = child.spec.shutdown
             if shutdown == "brutal_kill":
-                exit_signal(pid, "kill")
+                exit_signal(child.pid, "kill")
                 deadline = None
             else:
-                exit_signal(pid, "shutdown")
+                exit_signal(child.pid, "shutdown")
                 deadline = (
                     None if shutdown == "infinity" else now + float(shutdown or 0)
                 )
             waiting[ref] = (child, deadline)
+        self._wait_for_downs(waiting)
 
-        while waiting:
+    def _wait_for_downs(self, waiting: dict[Any, tuple[Child, float | None]]) -> None:
+        def next_deadline() -> float | None:
             deadlines = [d for _, d in waiting.values() if d is not None]
+            return min(deadlines) if deadlines else None
+
+        # The earliest deadline only moves later as children go, so it is
+        # computed again only when it passes, not for every Down.
+        deadline = next_deadline()
+        while waiting:
             timeout = None
-            if deadlines:
-                timeout = max(min(deadlines) - time.monotonic(), 0.0)
+            if deadline is not None:
+                timeout = max(deadline - time.monotonic(), 0.0)
             try:
                 down = receive(timeout, lambda m: type(m) is Down and m.ref in waiting)
             except TimeoutError:
                 self._kill_overdue(waiting)
+                deadline = next_deadline()
                 continue
             child, _ = waiting.pop(down.ref)
             self._shut_down(child, down.reason)
@@ -346,13 +360,6 @@ class SupervisorBase(GenServer):
             )
         else:
             self._report("child_terminated", child.spec.id, pid, reason, action)
-
-
-def _drop_exit(pid: Pid) -> None:
-    try:
-        receive(0, lambda m: type(m) is Exit and m.pid is pid)
-    except TimeoutError:
-        pass
 
 
 def _show_id(child_id: Hashable) -> str:
