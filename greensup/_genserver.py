@@ -10,7 +10,6 @@ A caller never waits in vain: its reply slot is answered when the server exits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from greensup._errors import CallTimeout, ServerExit, StartError
@@ -280,7 +279,9 @@ def _serve(
     forget(slot, me)
     slot.answer(_ACK)
 
-    _loop(server, me)
+    reason = _loop(server, me)
+    if not (isinstance(reason, str) and reason == "normal"):
+        raise ProcessExit(reason)
 
 
 def _init(
@@ -310,26 +311,33 @@ def _init(
     return None
 
 
-def _loop(server: GenServer, me: Pid) -> None:
+def _loop(server: GenServer, me: Pid) -> Reason:
+    """Serve messages until the server stops; return the exit reason."""
+    # The hottest loop in greensup: callbacks are looked up once, and a
+    # callback's result is checked inline rather than through a helper.
     take = me._mailbox.take
+    handle_cast = server.handle_cast
+    handle_info = server.handle_info
     while True:
         msg = take(None)
         kind = type(msg)
         try:
-            if kind is _Call:
+            if kind is _Cast:
+                result = handle_cast(msg.request)
+                if result is not None:
+                    _bad_return(server, "handle_cast", result)
+            elif kind is _Call:
                 _handle_call(server, msg)
-            elif kind is _Cast:
-                _check_none(
-                    server, "handle_cast", _call_back(server.handle_cast, msg.request)
-                )
             elif kind is _StopRequest:
-                _terminate(server, msg.reason)
+                return _terminate(server, msg.reason)
             elif kind is Exit and msg.pid is server._parent and me._trap:
-                _terminate(server, msg.reason)
+                return _terminate(server, msg.reason)
             else:
-                _check_none(server, "handle_info", _call_back(server.handle_info, msg))
+                result = handle_info(msg)
+                if result is not None:
+                    _bad_return(server, "handle_info", result)
         except Stop as stop:
-            _terminate(server, stop.reason)
+            return _terminate(server, stop.reason)
         except Exception as exc:
             _crash(server, exc)
 
@@ -350,22 +358,15 @@ def _handle_call(server: GenServer, msg: _Call) -> None:
     msg.caller._slot.answer(result)
 
 
-def _call_back(callback: Callable[[Any], None], arg: Any) -> object:
-    """Call a callback that must return None, keeping what it did return."""
-    result: object = callback(arg)  # type: ignore[func-returns-value]
-    return result
+def _bad_return(server: GenServer, callback: str, result: object) -> None:
+    raise TypeError(
+        f"{type(server).__name__}.{callback} returned {short_repr(result)}; "
+        f"it must return None (raise Stop to stop)"
+    )
 
 
-def _check_none(server: GenServer, callback: str, result: Any) -> None:
-    if result is not None:
-        raise TypeError(
-            f"{type(server).__name__}.{callback} returned {short_repr(result)}; "
-            f"it must return None (raise Stop to stop)"
-        )
-
-
-def _terminate(server: GenServer, reason: Reason) -> None:
-    """Run ``terminate(reason)`` and exit with ``reason``."""
+def _terminate(server: GenServer, reason: Reason) -> Reason:
+    """Run ``terminate(reason)``; return ``reason`` to exit with."""
     try:
         server.terminate(reason)
     except Exception as exc:
@@ -377,7 +378,7 @@ def _terminate(server: GenServer, reason: Reason) -> None:
             "crash report",
             {"pid": server.pid, "server": type(server).__name__, "reason": reason},
         )
-    raise ProcessExit(reason)
+    return reason
 
 
 def _crash(server: GenServer, exc: Exception) -> None:
@@ -456,7 +457,7 @@ def cast(server: Pid | str, request: Any) -> None:
     Raises:
         TypeError: ``server`` is neither a Pid nor a name.
     """
-    target = resolve(server)
+    target = server if type(server) is Pid else resolve(server)
     if target is not None:
         target._mailbox.put(_Cast(request))
 
