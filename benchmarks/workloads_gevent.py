@@ -170,8 +170,9 @@ def restart(n: int) -> Figures:
         old = respawner.generation
         started = time.perf_counter()
         respawner.inbox.put(("crash", None))
-        while respawner.generation == old:
-            gevent.sleep(0)
+        with gevent.Timeout(10.0):
+            while respawner.generation == old:
+                gevent.sleep(0)
         reply = gevent.event.AsyncResult()
         respawner.inbox.put(("ping", reply))
         assert reply.get(timeout=5.0) != old, "the old greenlet answered"

@@ -18,6 +18,9 @@ import greensup
 
 __all__ = ["WORKLOADS", "Echo"]
 
+#: Seconds a restart may take before the workload gives up on it.
+RESTART_TIMEOUT = 10.0
+
 
 class Echo(greensup.GenServer):
     """Answer calls with this server's pid, count casts, crash on request."""
@@ -98,13 +101,14 @@ def supervised(n: int) -> Figures:
 
 
 def _wait_for_replacement(name: str, old: greensup.Pid) -> None:
-    """Call ``name`` until a process other than ``old`` answers."""
-    while True:
-        try:
-            if greensup.call(name, "ping", timeout=5.0) != old:
-                return
-        except (greensup.NoProc, greensup.ServerExit):
-            gevent.sleep(0)
+    """Call ``name`` until a process other than ``old`` answers (10 s at most)."""
+    with gevent.Timeout(RESTART_TIMEOUT):
+        while True:
+            try:
+                if greensup.call(name, "ping") != old:
+                    return
+            except (greensup.NoProc, greensup.ServerExit):
+                gevent.sleep(0)
 
 
 def restart(n: int) -> Figures:

@@ -175,14 +175,18 @@ def supervised(n: int) -> Figures:
 
 
 async def _wait_for_replacement(name: str, old: object) -> None:
-    while True:
-        try:
-            if await gen_server.call(name, "ping") is not old:
-                return
-        except (mailbox.MailboxDoesNotExist, trio.BrokenResourceError):
-            await trio.sleep(0)
-        except trio.ClosedResourceError:
-            await trio.sleep(0)
+    """Call ``name`` until a server other than ``old`` answers (10 s at most)."""
+    with trio.fail_after(10.0):
+        while True:
+            try:
+                if await gen_server.call(name, "ping") is not old:
+                    return
+            except (
+                mailbox.MailboxDoesNotExist,
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+            ):
+                await trio.sleep(0)
 
 
 def restart(n: int) -> Figures:
