@@ -91,13 +91,22 @@ def casts(n: int) -> Figures:
     return figures
 
 
+def _return_at_once() -> None:
+    """A greenlet's function written in Python, as every server's is."""
+
+
 def start_stop(n: int) -> Figures:
-    """Spawn and join ``n`` greenlets, one after the other."""
+    """Spawn and join ``n`` greenlets, one after the other.
+
+    Each runs a Python function: a greenlet that only calls a C builtin (``int``)
+    never sets up a Python frame stack of its own and is about twice as fast,
+    which no server can be.
+    """
     settle()
 
     started = time.perf_counter()
     for _ in range(n):
-        gevent.spawn(int).join()
+        gevent.spawn(_return_at_once).join()
     return {"rate": rate(n, started)}
 
 
