@@ -5,8 +5,9 @@ The modules mirror the supervision tree: :mod:`demo.app` builds it,
 (under :mod:`demo.worker_supervisor`), :mod:`demo.retry`,
 :mod:`demo.dead_letter` and :mod:`demo.stats` are its processes,
 :mod:`demo.snapshots` what they report, :mod:`demo.job` simulates
-the work, :mod:`demo.state` keeps the durable state, :mod:`demo.config` the
-settings, and :mod:`demo.run` is the command line.
+the work, :mod:`demo.images` does it for real and :mod:`demo.image_pool` runs
+that off the hub, :mod:`demo.state` keeps the durable state,
+:mod:`demo.config` the settings, and :mod:`demo.run` is the command line.
 """
 
 from __future__ import annotations

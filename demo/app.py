@@ -6,6 +6,12 @@ StatsCollector, then a Producer when ``rate`` is above zero. A graceful stop
 first stops the producer and drains the queue (no new attempt starts, in-flight
 jobs get until the drain deadline), then takes the final counts: the tree stops
 only after that.
+
+In image mode (``config.images_dir``) the app also owns the image pool: it
+opens it before the tree starts, hands it to the queue and the workers, and
+shuts it down once the tree has stopped. The jobs are the input folder's work
+not done yet: four per file, less those whose output exists already and those
+resumed from the data directory.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import greensup
+from demo import images
 from demo.config import DemoConfig
 from demo.dead_letter import DeadLetterStore
+from demo.image_pool import ImagePool, ImageWork
 from demo.queue import Counts, JobQueue, QueueSnapshot, RunLedger
 from demo.retry import RetryManager, RetryTimer
 from demo.state import LocalState, QueueState
@@ -44,7 +53,8 @@ class Summary:
     The integer fields are those of :class:`~demo.queue.Counts`, plus
     ``dead_letters_total`` (in the store at exit, earlier runs included);
     ``throughput`` is completed jobs per second over the run and ``avg_ms`` the
-    mean run time of completed attempts.
+    mean run time of completed attempts; ``max_hub_stall_ms`` is the longest
+    time the gevent hub could not run (see :class:`~demo.stats.StatsCollector`).
     """
 
     submitted: int
@@ -61,6 +71,7 @@ class Summary:
     dead_letters_total: int
     throughput: float
     avg_ms: float
+    max_hub_stall_ms: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as a JSON-ready dict."""
@@ -141,6 +152,8 @@ class JobQueueApp(greensup.Application):
 
     Attributes:
         summary: the final counts, once the app has stopped gracefully.
+        images: image mode's folders and pool while the app runs.
+        skipped: image mode: jobs left out at start as their output exists.
     """
 
     def __init__(
@@ -156,6 +169,8 @@ class JobQueueApp(greensup.Application):
         self._on_activity = on_activity
         self._starts: Counter[str] = Counter()
         self._started_at = 0.0
+        self.images: ImageWork | None = None
+        self.skipped = 0
 
     # -- lifecycle ----------------------------------------------------------
 
@@ -167,15 +182,44 @@ class JobQueueApp(greensup.Application):
         if self.state is None:
             self.state = LocalState(self.config.data_dir)
         self._started_at = time.monotonic()
-        root = greensup.Supervisor.start_link(
-            self._children(self.state),
-            strategy="one_for_one",
-            name=self.config.names.root,
-        )
+        ledger = RunLedger(self.config.seed)
+        if self.config.image_mode:
+            ledger = self._open_images(self.state)
+        try:
+            root = greensup.Supervisor.start_link(
+                self._children(self.state, ledger),
+                strategy="one_for_one",
+                name=self.config.names.root,
+            )
+        except BaseException:
+            self._close_images()
+            raise
         self._ask("announce")
-        if self.config.jobs:
+        if self.config.image_mode:
+            self._ask(("submit_jobs", ()))  # the queue takes from the folder
+        elif self.config.jobs:
             self.submit(self.config.jobs)
         return root
+
+    def _open_images(self, state: QueueState) -> RunLedger:
+        config = self.config
+        assert config.images_dir and config.out_dir, "image mode without folders"
+        pool = ImagePool(config.image_pool, config.pool_size)
+        work = ImageWork(Path(config.images_dir), Path(config.out_dir), pool)
+        resumed = {(saved.job.type, saved.job.file_name) for saved in state.load()}
+        todo, self.skipped = work.todo(resumed)
+        ledger = RunLedger(config.seed, todo)
+        ledger.known.update(resumed)
+
+        # Starting the OS processes takes a while: not in the hub's thread.
+        images.run_off_hub(pool.open)
+        self.images = work
+        return ledger
+
+    def _close_images(self) -> None:
+        work, self.images = self.images, None
+        if work is not None:
+            images.run_off_hub(work.pool.close)
 
     def prep_stop(self) -> None:
         """Stop the producer, drain the queue, and take the final counts."""
@@ -191,21 +235,27 @@ class JobQueueApp(greensup.Application):
         self.summary = self._summarise()
 
     def stop(self) -> None:
-        """Close the durable state if the app opened it."""
+        """Shut the image pool down; close the durable state if the app opened it.
+
+        Blocks until the pool's OS processes have ended.
+        """
+        self._close_images()
         if self._owns_state and self.state is not None:
             self.state.close()
             self.state = None
 
-    def _children(self, state: QueueState) -> list[greensup.ChildSpec]:
+    def _children(
+        self, state: QueueState, ledger: RunLedger
+    ) -> list[greensup.ChildSpec]:
         config, names = self.config, self.config.names
         children = [
             self._spec(
                 "job_queue",
                 JobQueue.start_link,
-                (config, state, RunLedger(config.seed)),
+                (config, state, ledger, self.images),
                 names.queue,
             ),
-            worker_supervisor_spec(config),
+            worker_supervisor_spec(config, self.images),
             self._spec(
                 "retry_manager", RetryManager.start_link, (names.queue,), names.retry
             ),
@@ -309,4 +359,5 @@ class JobQueueApp(greensup.Application):
             dead_letters_total=total,
             throughput=round(counts.completed / elapsed, 3),
             avg_ms=round(stats.avg_ms, 3),
+            max_hub_stall_ms=round(stats.max_hub_stall_ms, 1),
         )

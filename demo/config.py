@@ -10,7 +10,10 @@ from dataclasses import dataclass, field
 
 from demo.job import Simulation
 
-__all__ = ["DemoConfig", "Names"]
+__all__ = ["IMAGE_DRAIN_SECONDS", "DemoConfig", "Names"]
+
+#: Real seconds a graceful stop in image mode gives the jobs in flight.
+IMAGE_DRAIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class DemoConfig:
         max_depth: pending jobs past which a submission is rejected.
         failure_rate: share of attempts that fail with a transient error.
         crash_rate: share of attempts that crash their worker.
-        speed: divides every simulated duration and backoff.
+        speed: divides every simulated duration and backoff (not real image
+            work, which takes what it takes).
         seed: seeds the jobs and faults; None for a new sequence each run.
         data_dir: directory of the durable state; None keeps it in memory.
         cost_scale: multiplies every job cost; 0 makes jobs free.
@@ -51,6 +55,13 @@ class DemoConfig:
         stats_interval: real seconds between throughput updates.
         history: activity entries kept for the dashboard.
         names: registered names of the processes.
+        images_dir: image mode: the folder whose files become jobs; None runs
+            the simulation.
+        out_dir: image mode: where the results are written.
+        image_pool: image mode: ``'process'`` (a pool of OS processes) or
+            ``'thread'`` (a pool of threads) does the work.
+        pool_size: image mode: OS processes or threads in that pool; None
+            gives one per core.
     """
 
     workers: int = 4
@@ -70,6 +81,15 @@ class DemoConfig:
     stats_interval: float = 1.0
     history: int = 50
     names: Names = field(default_factory=Names)
+    images_dir: str | None = None
+    out_dir: str | None = None
+    image_pool: str = "process"
+    pool_size: int | None = None
+
+    @property
+    def image_mode(self) -> bool:
+        """Whether jobs are real image work on the files of ``images_dir``."""
+        return self.images_dir is not None
 
     @property
     def simulation(self) -> Simulation:
@@ -86,4 +106,7 @@ class DemoConfig:
         """Real seconds a graceful stop waits for in-flight jobs."""
         if self.drain_timeout is not None:
             return self.drain_timeout
-        return 1.0 + 2.0 * 2.0 / self.speed
+        simulated = 1.0 + 2.0 * 2.0 / self.speed
+        # Real work is not scaled by the speed, and a job may wait its turn in
+        # the image pool behind the jobs of other workers.
+        return max(simulated, IMAGE_DRAIN_SECONDS) if self.image_mode else simulated

@@ -263,3 +263,13 @@ class JobFactory:
             fault_seed=self._rng.getrandbits(48),
             submitted_at=time.time(),
         )
+
+    def make_for(self, job_type: str, file_name: str) -> Job:
+        """Return a new job of ``job_type`` on ``file_name``. Never blocks."""
+        return Job(
+            id=secrets.token_hex(16),
+            type=job_type,
+            file_name=file_name,
+            fault_seed=self._rng.getrandbits(48),
+            submitted_at=time.time(),
+        )

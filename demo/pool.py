@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import greensup
 from demo.config import DemoConfig
+from demo.image_pool import ImageWork
 from demo.snapshots import CrashInfo
 from demo.worker import worker_spec
 
@@ -46,10 +47,12 @@ class WorkerPool:
     Args:
         config: the run's settings: ``workers`` is the size idle workers shrink
             back to, ``max_workers`` the bound.
+        images: image mode's folders and pool, for new workers.
     """
 
-    def __init__(self, config: DemoConfig) -> None:
+    def __init__(self, config: DemoConfig, images: ImageWork | None = None) -> None:
         self._config = config
+        self._images = images
         self.entries: dict[greensup.Pid, WorkerEntry] = {}
         self.last_crash: dict[int, CrashInfo] = {}
         self.target = config.workers
@@ -110,7 +113,7 @@ class WorkerPool:
         """
         if len(self.entries) >= self._config.max_workers:
             return None
-        spec = worker_spec(self._config)
+        spec = worker_spec(self._config, self._images)
         supervisor = self._config.names.workers
         try:
             pid = greensup.DynamicSupervisor.start_child(supervisor, spec)

@@ -11,6 +11,12 @@ DeadLetterStore once the job has used its retries.
 It also keeps the pool: it replaces crashed workers, grows the pool while the
 backlog is larger than it, lets idle workers beyond the target size go, and
 never lets it shrink below one worker.
+
+In image mode the jobs come from the input folder: the run's ledger holds an
+intake of ``(job type, file name)`` pairs not submitted yet, and the queue
+submits from it whenever the pending jobs are below ``max_depth``, so a large
+folder is worked through without a rejection. The queue is idle only once the
+intake is empty too.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import greensup
 from demo.config import DemoConfig
+from demo.image_pool import ImageWork
 from demo.job import DONE_VERB, MAX_ATTEMPTS, MAX_RETRIES, Job, JobFactory, backoff
 from demo.pool import WorkerEntry, WorkerPool
 from demo.snapshots import Counts, CrashInfo, QueueSnapshot, RetryView, WorkerView
@@ -55,6 +62,9 @@ UNHEARD_KEPT = 1000
 #: Seconds the changes of finished attempts wait before they are committed.
 FLUSH_DELAY = 0.05
 
+#: Image mode: the run time a job type is expected to take before one is done.
+FIRST_GUESS = 1.0
+
 _TOTALS = (
     "submitted",
     "rejected",
@@ -73,6 +83,7 @@ class _Flight:
     plan: AttemptPlan
     attempt: int
     started: float
+    expected: float = field(default=0.0)
 
 
 @dataclass
@@ -90,12 +101,21 @@ class RunLedger:
 
     Args:
         seed: seeds the job factory.
+        intake: image mode: the ``(job type, file name)`` pairs to submit.
+
+    Attributes:
+        intake: the pairs not submitted yet, in order.
+        known: every pair of the run: submitted, in the intake, or resumed.
     """
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(
+        self, seed: int | None = None, intake: list[tuple[str, str]] | None = None
+    ) -> None:
         self.totals: dict[str, int] = dict.fromkeys(_TOTALS, 0)
         self.factory = JobFactory(seed)
         self.started = False
+        self.intake: deque[tuple[str, str]] = deque(intake or ())
+        self.known: set[tuple[str, str]] = set(self.intake)
 
 
 def describe_reason(reason: Any) -> str:
@@ -121,7 +141,11 @@ class JobQueue(greensup.GenServer):
     """
 
     def init(
-        self, config: DemoConfig, state: QueueState, ledger: RunLedger | None = None
+        self,
+        config: DemoConfig,
+        state: QueueState,
+        ledger: RunLedger | None = None,
+        images: ImageWork | None = None,
     ) -> None:
         """Load the unfinished jobs; runs in the new process.
 
@@ -132,9 +156,13 @@ class JobQueue(greensup.GenServer):
             config: the run's settings.
             state: the durable state; unfinished jobs in it are resumed.
             ledger: what survives the queue's restarts within the run.
+            images: image mode's folders and pool; None to simulate the work.
         """
         ledger = ledger if ledger is not None else RunLedger(config.seed)
         self._config = config
+        self._images = images
+        self._ledger = ledger
+        self._expected: dict[str, float] = {}
         self._names = config.names
         self._sim = config.simulation
         self._state = state
@@ -143,7 +171,7 @@ class JobQueue(greensup.GenServer):
         self._pending: deque[Job] = deque()
         self._flights: dict[greensup.Pid, _Flight] = {}
         self._retrying: dict[str, _Retry] = {}
-        self._pool = WorkerPool(config)
+        self._pool = WorkerPool(config, images)
         self._draining = False
         self._drain_waiters: list[greensup.Caller] = []
         self._drain_deadline: float | None = None
@@ -162,6 +190,8 @@ class JobQueue(greensup.GenServer):
     def handle_call(self, request: Any, caller: greensup.Caller) -> Any:
         """Answer a call; runs in the queue's process."""
         match request:
+            case ("submit", int()) if self._images is not None:
+                return self._reply_when_durable(caller, self._rescan())
             case ("submit", int() as count):
                 jobs = [self._factory.make() for _ in range(count)]
                 return self._reply_when_durable(caller, self._submit(jobs))
@@ -201,6 +231,8 @@ class JobQueue(greensup.GenServer):
             case ("worker_up", greensup.Pid() as pid):
                 self._add_worker_entry(pid)
                 self._dispatch()
+            case ("submit", int()) if self._images is not None:
+                self._rescan()
             case ("submit", int() as count):
                 self._submit(self._factory.make() for _ in range(count))
             case ("notify_idle", greensup.Pid() as pid):
@@ -254,6 +286,11 @@ class JobQueue(greensup.GenServer):
                 self._add_worker_entry(pid)
 
     def _submit(self, jobs: Any) -> tuple[int, int]:
+        result = self._admit(jobs)
+        self._dispatch()
+        return result
+
+    def _admit(self, jobs: Any) -> tuple[int, int]:
         accepted = rejected = 0
         queued: list[Job] = []
         for job in jobs:
@@ -278,8 +315,30 @@ class JobQueue(greensup.GenServer):
             files = f"{queued[0].file_name} to {queued[-1].file_name}"
             self._emit("queued", detail=f"{len(queued)} jobs, {files}")
         self._changed_state()
-        self._dispatch()
         return accepted, rejected
+
+    def _top_up(self) -> None:
+        # Image mode: submit from the folder's intake what fits under the
+        # backpressure bound, so that no job of the folder is rejected.
+        intake = self._ledger.intake
+        room = self._config.max_depth - len(self._pending)
+        if not intake or room <= 0 or self._draining:
+            return
+        count = min(room, len(intake))
+        pairs = [intake.popleft() for _ in range(count)]
+        self._admit(self._factory.make_for(*pair) for pair in pairs)
+
+    def _rescan(self) -> tuple[int, int]:
+        # Image mode's answer to a request for more jobs: the folder's files
+        # that arrived since the start.
+        assert self._images is not None, "a rescan outside image mode"
+        new, _done = self._images.todo(self._ledger.known)
+        self._ledger.intake.extend(new)
+        self._ledger.known.update(new)
+        if new:
+            self._emit("queued", detail=f"{len(new)} new jobs found in the folder")
+        self._dispatch()
+        return len(new), 0
 
     def _reply_when_durable(self, caller: greensup.Caller, result: Any) -> Any:
         # Group commit: the caller learns its jobs are accepted once they are
@@ -298,13 +357,17 @@ class JobQueue(greensup.GenServer):
 
     def _dispatch(self) -> None:
         while not self._draining:
+            self._top_up()
             while self._pending and self._pool.has_idle:
                 pid = self._pool.take_idle()
                 job = self._pending.popleft()
                 attempt = job.attempts + 1
                 plan = self._sim.plan(job, attempt)
-                self._flights[pid] = _Flight(job, plan, attempt, time.monotonic())
+                expected = self._expected_time(job, plan)
+                flight = _Flight(job, plan, attempt, time.monotonic(), expected)
+                self._flights[pid] = flight
                 greensup.cast(pid, ("run", job, plan))
+                self._top_up()
             if not self._pool.should_grow(len(self._pending)):
                 break
             if not self._start_worker():
@@ -323,6 +386,7 @@ class JobQueue(greensup.GenServer):
 
         job = flight.job
         if outcome == "ok":
+            self._learn_time(job.type, elapsed)
             self._bump(completed=1)
             self._state.remove(job.id)
             self._changed_state()
@@ -505,7 +569,20 @@ class JobQueue(greensup.GenServer):
                 greensup.send(pid, ("queue_idle", self.pid))
 
     def _is_idle(self) -> bool:
-        return not (self._pending or self._flights or self._retrying)
+        busy = self._pending or self._flights or self._retrying
+        return not (busy or self._ledger.intake)
+
+    def _expected_time(self, job: Job, plan: AttemptPlan) -> float:
+        if self._images is None:
+            return plan.duration
+        return self._expected.get(job.type, FIRST_GUESS)
+
+    def _learn_time(self, job_type: str, elapsed: float) -> None:
+        # Image mode: the dashboard's progress bars run against a moving
+        # average of the real run times, waits for the image pool included.
+        if self._images is not None:
+            before = self._expected.get(job_type, elapsed)
+            self._expected[job_type] = 0.8 * before + 0.2 * elapsed
 
     # -- snapshots --------------------------------------------------------
 
@@ -575,7 +652,7 @@ class JobQueue(greensup.GenServer):
                 entry.slot, pid, None, "", "", 0, 0.0, 0.0, 0.0, entry.retiring, crash
             )
         elapsed = now - flight.started
-        expected = flight.plan.duration
+        expected = flight.expected
         progress = min(1.0, elapsed / expected) if expected > 0 else 1.0
         job = flight.job
         return WorkerView(

@@ -6,6 +6,11 @@ Application: with the dashboard on a terminal, or headless, printing one
 activity line per event. It stops gracefully on SIGINT or SIGTERM, after
 ``--duration`` seconds, or with ``--until-idle`` once no job is left, and
 writes ``--summary``.
+
+With ``--images DIR --out DIR`` the jobs are real image work on the files of
+DIR (see :mod:`demo.image_pool`): faults are then only simulated when
+``--failure-rate`` or ``--crash-rate`` asks for them, ``--jobs`` and
+``--rate`` do not apply, and ``--speed`` scales the backoffs but not the work.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import math  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any, TextIO  # noqa: E402
 
 import gevent  # noqa: E402
@@ -35,6 +41,7 @@ import gevent  # noqa: E402
 import greensup  # noqa: E402
 from demo.app import JobQueueApp, Summary  # noqa: E402
 from demo.config import DemoConfig  # noqa: E402
+from demo.image_pool import POOL_KINDS, ImagePool, ImageWork  # noqa: E402
 from demo.state import (  # noqa: E402
     DEAD_LETTERS_FILE,
     CorruptState,
@@ -48,6 +55,7 @@ __all__ = [
     "Options",
     "UsageError",
     "default_data_dir",
+    "default_image_data_dir",
     "lock_data_dir",
     "main",
     "parse_args",
@@ -82,6 +90,9 @@ class Options(argparse.Namespace):
     until_idle: bool
     summary: str | None
     list_dead_letters: bool
+    images: str | None
+    out: str | None
+    pool: str
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,6 +139,15 @@ def default_data_dir() -> str:
     return os.path.join(base, "greensup-demo")
 
 
+def default_image_data_dir() -> str:
+    """Return the default data directory of image mode, beside the simulation's.
+
+    Image jobs name files of an input folder: they are not resumed by the
+    simulation, nor simulated jobs by image mode.
+    """
+    return default_data_dir() + "-images"
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog=PROG,
@@ -172,23 +192,25 @@ def _build_parser() -> _Parser:
     add(
         "--failure-rate",
         type=_number(float, 0, 1),
-        default=0.2,
+        default=None,
         metavar="F",
-        help="share of attempts failing with a transient error (default 0.2)",
+        help="share of attempts failing with a transient error "
+        "(default 0.2; 0 with --images)",
     )
     add(
         "--crash-rate",
         type=_number(float, 0, 1),
-        default=0.05,
+        default=None,
         metavar="F",
-        help="share of attempts crashing their worker (default 0.05)",
+        help="share of attempts crashing their worker (default 0.05; 0 with --images)",
     )
     add(
         "--speed",
         type=_number(float, 0, above=True),
         default=1.0,
         metavar="X",
-        help="divides every simulated duration and backoff (default 1)",
+        help="divides every simulated duration and backoff (default 1); "
+        "real image work is not scaled",
     )
     add(
         "--seed",
@@ -231,6 +253,24 @@ def _build_parser() -> _Parser:
         action="store_true",
         help="print the stored dead letters as JSON lines and exit",
     )
+    add(
+        "--images",
+        default=None,
+        metavar="DIR",
+        help="image mode: each file of DIR becomes four real image jobs",
+    )
+    add(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="image mode: where the results go (created if missing)",
+    )
+    add(
+        "--pool",
+        choices=POOL_KINDS,
+        default="process",
+        help="image mode: OS processes or threads do the work (default process)",
+    )
     return parser
 
 
@@ -251,25 +291,79 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, DemoConfig]:
         )
     if options.data_dir is not None and not options.data_dir.strip():
         raise UsageError("argument --data-dir: invalid value '': empty path")
-    options.data_dir = os.path.abspath(
-        os.path.expanduser(options.data_dir or default_data_dir())
-    )
+    image_mode = _check_image_dirs(options)
+    default = default_image_data_dir() if image_mode else default_data_dir()
+    options.data_dir = os.path.abspath(os.path.expanduser(options.data_dir or default))
     if options.summary is not None:
         _check_summary_path(options.summary)
 
+    # Real work fails for real: simulated faults only when asked for.
+    faults = (0.0, 0.0) if image_mode else (0.2, 0.05)
+    if options.failure_rate is None:
+        options.failure_rate = faults[0]
+    if options.crash_rate is None:
+        options.crash_rate = faults[1]
     config = DemoConfig(
         workers=options.workers,
         max_workers=options.max_workers,
-        jobs=options.jobs,
-        rate=options.rate,
+        jobs=0 if image_mode else options.jobs,
+        rate=0.0 if image_mode else options.rate,
         max_depth=options.max_depth,
         failure_rate=options.failure_rate,
         crash_rate=options.crash_rate,
         speed=options.speed,
         seed=options.seed,
         data_dir=options.data_dir,
+        images_dir=options.images,
+        out_dir=options.out,
+        image_pool=options.pool,
     )
     return options, config
+
+
+def _check_image_dirs(options: Options) -> bool:
+    """Check ``--images`` and ``--out``, make their paths absolute; touches nothing.
+
+    Returns whether the run is in image mode.
+    """
+    if options.images is None and options.out is None:
+        return False
+    if options.images is None:
+        raise UsageError("argument --out: needs --images DIR as well")
+    if options.out is None:
+        raise UsageError("argument --images: needs --out DIR as well")
+
+    images = os.path.abspath(os.path.expanduser(options.images))
+    out = os.path.abspath(os.path.expanduser(options.out))
+    if not os.path.isdir(images):
+        raise UsageError(f"argument --images: {options.images}: not a directory")
+    if not os.access(images, os.R_OK | os.X_OK):
+        raise UsageError(f"argument --images: {options.images}: not readable")
+    existing = out
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UsageError(f"argument --out: {existing}: not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"argument --out: {existing}: not writable")
+    if os.path.realpath(out) == os.path.realpath(images):
+        raise UsageError(
+            f"argument --out: {options.out}: the same directory as --images"
+        )
+    options.images, options.out = images, out
+    return True
+
+
+def prepare_out_dir(path: str) -> None:
+    """Create the output directory of image mode if it is missing.
+
+    Raises:
+        UsageError: it could not be created.
+    """
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"argument --out: {path}: {exc.strerror}") from None
 
 
 def _check_summary_path(path: str) -> None:
@@ -473,6 +567,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
             list_dead_letters(config.data_dir or "", out)
             return 0
         prepare_data_dir(options.data_dir)
+        if options.out is not None:
+            prepare_out_dir(options.out)
         state = LocalState(options.data_dir)
         lock = _lock_or_close(options.data_dir, state)
     except (UsageError, CorruptState) as exc:
@@ -511,8 +607,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _describe(config: DemoConfig, state: LocalState) -> str:
-    waiting = len(state.load())
+    saved = state.load()
+    waiting = len(saved)
     resumed = f", {waiting} unfinished jobs to resume" if waiting else ""
+    if config.images_dir is not None and config.out_dir is not None:
+        work = ImageWork(Path(config.images_dir), Path(config.out_dir), ImagePool())
+        todo, done = work.todo({(s.job.type, s.job.file_name) for s in saved})
+        pool = ImagePool(config.image_pool, config.pool_size)
+        return (
+            f"{config.images_dir} -> {config.out_dir}: {len(todo)} image jobs "
+            f"to do, {done} done already{resumed}; {config.workers} workers "
+            f"(max {config.max_workers}), {pool.kind} pool of {pool.size}, "
+            f"data in {config.data_dir}"
+        )
     return (
         f"{config.workers} workers (max {config.max_workers}), {config.jobs} jobs, "
         f"speed {config.speed:g}, data in {config.data_dir}{resumed}"
@@ -523,7 +630,8 @@ def _brief(summary: Summary) -> str:
     return (
         f"{summary.completed} completed, {summary.dead_lettered} dead-lettered, "
         f"{summary.pending + summary.retrying} saved for the next run, "
-        f"{summary.rejected} rejected, {summary.throughput:.1f} jobs/s"
+        f"{summary.rejected} rejected, {summary.throughput:.1f} jobs/s, "
+        f"max hub stall {summary.max_hub_stall_ms:.0f} ms"
     )
 
 

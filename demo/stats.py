@@ -3,8 +3,11 @@
 The JobQueue casts one :class:`Activity` per event (a job queued, rejected,
 completed, failed, crashed, requeued or dead-lettered; a worker added or
 removed; the drain). A ``timer.send_interval`` tick turns the completions of
-the last few seconds into a throughput figure. Everything is read through
-:meth:`StatsCollector.snapshot`, a frozen :class:`StatsSnapshot`.
+the last few seconds into a throughput figure. A :class:`HubProbe` measures how
+long the gevent hub goes without running: CPU-bound work done in the hub's
+thread would freeze timers, the dashboard and supervision alike, and shows up
+there. Everything is read through :meth:`StatsCollector.snapshot`, a frozen
+:class:`StatsSnapshot`.
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import gevent
+
 import greensup
 from greensup import timer
 
 __all__ = [
     "ERROR_KINDS",
+    "PROBE_INTERVAL",
     "Activity",
+    "HubProbe",
     "StatsCollector",
     "StatsSnapshot",
     "format_activity",
@@ -28,6 +35,9 @@ __all__ = [
 
 #: Activity kinds that count as errors in the statistics.
 ERROR_KINDS = frozenset({"failed", "crashed"})
+
+#: Seconds between two looks of the :class:`HubProbe` at the hub.
+PROBE_INTERVAL = 0.02
 
 
 class Activity(NamedTuple):
@@ -69,6 +79,9 @@ class StatsSnapshot:
         errors: attempts that failed or crashed.
         rejected: submissions rejected by backpressure or a stopped intake.
         recent: the latest activity, newest last.
+        max_hub_stall_ms: the longest the hub went without running, since the
+            collector started, in milliseconds.
+        hub_stall_ms: the longest over the last throughput window.
     """
 
     throughput: float
@@ -77,6 +90,54 @@ class StatsSnapshot:
     errors: int
     rejected: int
     recent: tuple[Activity, ...]
+    max_hub_stall_ms: float = 0.0
+    hub_stall_ms: float = 0.0
+
+
+class HubProbe:
+    """Measures how late a repeating hub timer fires: the hub's stalls.
+
+    A timer due every ``interval`` seconds that fires ``interval + x`` after
+    the last time found the hub busy for about ``x``: a greenlet that ran
+    that long without switching, or an OS thread holding the GIL. Runs until
+    :meth:`stop`, or until ``owner`` (if given) has exited.
+
+    Args:
+        interval: seconds between looks.
+        owner: the process the probe belongs to.
+    """
+
+    def __init__(
+        self, interval: float = PROBE_INTERVAL, owner: greensup.Pid | None = None
+    ) -> None:
+        self.interval = interval
+        self.max_stall = 0.0
+        self.window_stall = 0.0
+        self._owner = owner
+        self._last = time.perf_counter()
+        self._timer = gevent.get_hub().loop.timer(interval, interval)
+        self._timer.start(self._look)
+
+    def take_window(self) -> float:
+        """Return the longest stall since the last call, in seconds. Never blocks."""
+        stall, self.window_stall = self.window_stall, 0.0
+        return stall
+
+    def stop(self) -> None:
+        """Stop looking. Never blocks."""
+        self._timer.close()
+
+    def _look(self) -> None:
+        # Hub callback: arithmetic only, it must not block or raise.
+        if self._owner is not None and not self._owner.alive:
+            self._timer.close()
+            return
+        now = time.perf_counter()
+        stall = max(0.0, now - self._last - self.interval)
+        self._last = now
+        if stall > self.window_stall:
+            self.window_stall = stall
+            self.max_stall = max(self.max_stall, stall)
 
 
 class StatsCollector(greensup.GenServer):
@@ -112,7 +173,13 @@ class StatsCollector(greensup.GenServer):
         self._rejected = 0
         self._run_time = 0.0
         self._throughput = 0.0
+        self._probe = HubProbe(owner=self.pid)
+        self._stalls: deque[tuple[float, float]] = deque()
         timer.send_interval(interval, self.pid, "tick")
+
+    def terminate(self, reason: object) -> None:
+        """Stop the hub probe; runs in the collector's process as it stops."""
+        self._probe.stop()
 
     def handle_cast(self, request: object) -> None:
         """Record an activity: runs in the collector's process."""
@@ -141,6 +208,10 @@ class StatsCollector(greensup.GenServer):
         span = now - first_time
         self._throughput = (self._completed - first_count) / span if span else 0.0
 
+        self._stalls.append((now, self._probe.take_window()))
+        while self._stalls and now - self._stalls[0][0] > self._window:
+            self._stalls.popleft()
+
     def _record(self, activity: Activity) -> None:
         if activity.kind == "completed":
             self._completed += 1
@@ -154,6 +225,10 @@ class StatsCollector(greensup.GenServer):
         if self._on_activity is not None:
             self._on_activity(activity)
 
+    def _recent_stall(self) -> float:
+        stalls = (stall for _, stall in self._stalls)
+        return max([self._probe.window_stall, *stalls])
+
     def _snapshot(self) -> StatsSnapshot:
         average = self._run_time / self._completed * 1000 if self._completed else 0.0
         return StatsSnapshot(
@@ -163,6 +238,8 @@ class StatsCollector(greensup.GenServer):
             errors=self._errors,
             rejected=self._rejected,
             recent=tuple(self._recent),
+            max_hub_stall_ms=self._probe.max_stall * 1000,
+            hub_stall_ms=self._recent_stall() * 1000,
         )
 
 

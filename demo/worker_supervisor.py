@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import greensup
 from demo.config import DemoConfig
+from demo.image_pool import ImageWork
 from demo.worker import worker_spec
 
 __all__ = ["start_link", "worker_supervisor_spec"]
 
 
-def start_link(config: DemoConfig) -> greensup.Pid:
+def start_link(config: DemoConfig, images: ImageWork | None = None) -> greensup.Pid:
     """Start the WorkerSupervisor and its initial workers; blocks until they run.
 
     Called in the root supervisor's process, which the new supervisor links to.
+    ``images`` is image mode's folders and pool, None to simulate the work.
 
     Raises:
         StartError: a worker failed to start; the supervisor is stopped again.
@@ -28,18 +30,20 @@ def start_link(config: DemoConfig) -> greensup.Pid:
     )
     try:
         for _ in range(config.workers):
-            greensup.DynamicSupervisor.start_child(sup, worker_spec(config))
+            greensup.DynamicSupervisor.start_child(sup, worker_spec(config, images))
     except BaseException:
         greensup.Supervisor.stop(sup)
         raise
     return sup
 
 
-def worker_supervisor_spec(config: DemoConfig) -> greensup.ChildSpec:
+def worker_supervisor_spec(
+    config: DemoConfig, images: ImageWork | None = None
+) -> greensup.ChildSpec:
     """Return the WorkerSupervisor's child spec for the root supervisor."""
     return greensup.ChildSpec(
         id="worker_supervisor",
         start=start_link,
-        args=(config,),
+        args=(config, images),
         type="supervisor",
     )

@@ -20,7 +20,7 @@ RUN = [sys.executable, "demo/run.py", "--headless"]
 FIELDS = {
     "submitted", "rejected", "completed", "failed", "crashed", "retried",
     "dead_lettered", "pending", "in_flight", "retrying", "resumed",
-    "dead_letters_total", "throughput", "avg_ms",
+    "dead_letters_total", "throughput", "avg_ms", "max_hub_stall_ms",
 }  # fmt: skip
 
 
