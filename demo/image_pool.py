@@ -75,6 +75,7 @@ class ImagePool:
         self.generation = 0
         self.renewals = 0
         self._executor: Executor | None = None
+        self._closed = False
 
     def __repr__(self) -> str:
         return f"<ImagePool {self.kind} x{self.size}>"
@@ -104,6 +105,9 @@ class ImagePool:
         call returned or raised (``future.exception()`` tells); it is dropped
         if ``pid`` has exited. Returns the pool's generation, for
         :meth:`renew`.
+
+        Raises:
+            RuntimeError: the pool was closed.
         """
         executor = self._executor or self._make()
         try:
@@ -134,11 +138,14 @@ class ImagePool:
         Blocks the calling OS thread until the OS processes or threads have
         ended: run it through :func:`demo.images.run_off_hub`.
         """
+        self._closed = True
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
     def _make(self) -> Executor:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed: it takes no more work")
         if self.kind == "thread":
             executor: Executor = ThreadPoolExecutor(self.size, "image-pool")
         else:

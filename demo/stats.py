@@ -102,6 +102,11 @@ class HubProbe:
     that long without switching, or an OS thread holding the GIL. Runs until
     :meth:`stop`, or until ``owner`` (if given) has exited.
 
+    Attributes:
+        max_stall: the longest stall so far, in seconds.
+        window_stall: the longest since the last :meth:`take_window`.
+        looks: how many times the probe has looked.
+
     Args:
         interval: seconds between looks.
         owner: the process the probe belongs to.
@@ -113,6 +118,7 @@ class HubProbe:
         self.interval = interval
         self.max_stall = 0.0
         self.window_stall = 0.0
+        self.looks = 0
         self._owner = owner
         self._last = time.perf_counter()
         self._timer = gevent.get_hub().loop.timer(interval, interval)
@@ -135,6 +141,7 @@ class HubProbe:
         now = time.perf_counter()
         stall = max(0.0, now - self._last - self.interval)
         self._last = now
+        self.looks += 1
         if stall > self.window_stall:
             self.window_stall = stall
             self.max_stall = max(self.max_stall, stall)

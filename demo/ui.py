@@ -389,6 +389,7 @@ def _report(out: TextIO, app: JobQueueApp, status: int) -> None:
     out.write(
         f"run.py: stopped: {summary.completed} completed, "
         f"{summary.dead_lettered} dead-lettered, {saved} saved for the next run, "
-        f"{summary.rejected} rejected, {summary.throughput:.1f} jobs/s\n"
+        f"{summary.rejected} rejected, {summary.throughput:.1f} jobs/s, "
+        f"max hub stall {summary.max_hub_stall_ms:.0f} ms\n"
     )
     out.flush()

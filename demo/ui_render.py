@@ -381,6 +381,7 @@ def render_stats(pal: Palette, snapshot: DemoSnapshot, width: int) -> list[str]:
     # The queue's counts survive a restart of the statistics collector.
     failures = counts.failed + counts.crashed
     errors = pal("warn", str(failures)) if failures else "0"
+    stall = f"{stats.hub_stall_ms:.0f} ms (max {stats.max_hub_stall_ms:.0f})"
     first = first_fitting(
         pal,
         [
@@ -388,6 +389,19 @@ def render_stats(pal: Palette, snapshot: DemoSnapshot, width: int) -> list[str]:
                 f"Throughput: {stats.throughput:.1f} jobs/s",
                 f"Avg: {stats.avg_ms:.0f} ms",
                 f"Errors: {errors} ({counts.failed} failed, {counts.crashed} crashed)",
+                f"Hub stall: {stall}",
+            ],
+            [
+                f"Throughput: {stats.throughput:.1f} jobs/s",
+                f"Avg: {stats.avg_ms:.0f} ms",
+                f"Errors: {errors}",
+                f"Hub stall: max {stats.max_hub_stall_ms:.0f} ms",
+            ],
+            [
+                f"{stats.throughput:.1f} jobs/s",
+                f"avg {stats.avg_ms:.0f} ms",
+                f"{errors} errors",
+                f"stall {stats.max_hub_stall_ms:.0f} ms",
             ],
             [
                 f"{stats.throughput:.1f} jobs/s",

@@ -1,0 +1,195 @@
+"""Images per second of the demo's image mode, against a plain loop.
+
+Generates a set of noisy photos (about 2000x1500, so that decoding and
+encoding them is real work), then does the four jobs on every image in two
+ways: a plain loop calling :func:`demo.images.process` one job after the
+other, and the demo's whole image-mode pipeline (queue, workers, image pool,
+durable state, statistics) from the start of the application until it is
+idle. It reports images per second for each, the pipeline's ratio to the
+loop, and the longest hub stall the pipeline's statistics saw.
+
+Run it as ``python benchmarks/bench_images.py [--quick] [--images N]``; the
+generated images are kept in a cache directory for the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from PIL import Image  # noqa: E402
+
+from demo import images  # noqa: E402
+from demo.app import JobQueueApp  # noqa: E402
+from demo.config import DemoConfig  # noqa: E402
+from demo.image_pool import cores  # noqa: E402
+from demo.run import run_app  # noqa: E402
+
+__all__ = ["PipelineResult", "generate", "main", "measure_loop", "measure_pipeline"]
+
+FULL_IMAGES = 200
+FULL_SIZE = (2000, 1500)
+QUICK_IMAGES = 8
+QUICK_SIZE = (400, 300)
+
+
+@dataclass(frozen=True)
+class PipelineResult:
+    """One run of the image-mode pipeline.
+
+    Attributes:
+        images_per_second: source images done (all four jobs) per second.
+        seconds: from the application's start until it stopped.
+        max_hub_stall_ms: the longest hub stall its statistics saw.
+        completed: jobs completed.
+    """
+
+    images_per_second: float
+    seconds: float
+    max_hub_stall_ms: float
+    completed: int
+
+
+def generate(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
+    """Write ``count`` noisy JPEG photos of ``size`` into ``folder``, if missing.
+
+    The noise is drawn at a quarter of the size and scaled up: it looks like
+    grain, and compresses like a photo rather than like pure noise.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number in range(count):
+        path = folder / f"photo_{number:03d}.jpg"
+        if not path.exists():
+            small = (size[0] // 4, size[1] // 4)
+            grain = Image.effect_noise(small, 60).convert("RGB")
+            tint = Image.new("RGB", small, (40 + number % 180, 90, 160))
+            photo = Image.blend(grain, tint, 0.4).resize(size, Image.Resampling.BICUBIC)
+            photo.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def measure_loop(sources: list[Path], out_dir: Path) -> float:
+    """Do the four jobs of every source in a plain loop; return images per second."""
+    started = time.perf_counter()
+    for source in sources:
+        for job_type in images.JOB_TYPES:
+            images.process(job_type, source, out_dir)
+    return len(sources) / (time.perf_counter() - started)
+
+
+def measure_pipeline(
+    source_dir: Path,
+    out_dir: Path,
+    workers: int,
+    pool: str = "process",
+    pool_size: int | None = None,
+) -> PipelineResult:
+    """Run the demo's image mode on ``source_dir`` until idle; return the figures.
+
+    Blocks until every job has ended and the application has stopped. The
+    pool of workers is fixed at ``workers`` (no autoscaling); the durable
+    state lives in a temporary directory, as in the demo.
+    """
+    count = len(images.source_files(source_dir))
+    with tempfile.TemporaryDirectory(prefix="bench-images-") as scratch:
+        config = DemoConfig(
+            workers=workers,
+            max_workers=workers,
+            jobs=0,
+            failure_rate=0.0,
+            crash_rate=0.0,
+            autoscale=False,
+            data_dir=scratch,
+            images_dir=str(source_dir),
+            out_dir=str(out_dir),
+            image_pool=pool,
+            pool_size=pool_size,
+        )
+        app = JobQueueApp(config)
+        started = time.perf_counter()
+        status = run_app(app, until_idle=True, signals=False)
+        seconds = time.perf_counter() - started
+    summary = app.summary
+    if status != 0 or summary is None:
+        raise RuntimeError(f"the image pipeline did not stop cleanly ({status})")
+    return PipelineResult(
+        count / seconds, seconds, summary.max_hub_stall_ms, summary.completed
+    )
+
+
+def _fresh(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the images, run the loop and the pipelines, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few small images")
+    parser.add_argument("--images", type=int, default=None, help="how many images")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=None,
+        help="worker counts to run the pipeline with (default: cores, 2x cores)",
+    )
+    parser.add_argument(
+        "--pools",
+        nargs="+",
+        default=["process", "thread"],
+        choices=["process", "thread"],
+        help="image pools to measure (default: both)",
+    )
+    parser.add_argument("--cache", default=None, help="where the images are kept")
+    options = parser.parse_args(argv)
+
+    count = options.images or (QUICK_IMAGES if options.quick else FULL_IMAGES)
+    size = QUICK_SIZE if options.quick else FULL_SIZE
+    cache = Path(
+        options.cache
+        or os.path.join(tempfile.gettempdir(), f"greensup-bench-images-{size[0]}")
+    )
+    sources = generate(cache, count, size)
+    source_dir = _fresh(cache.parent / f"{cache.name}-set-{count}")
+    for source in sources:
+        os.link(source, source_dir / source.name)
+    workers = options.workers or [cores(), 2 * cores()]
+
+    with tempfile.TemporaryDirectory(prefix="bench-images-out-") as scratch:
+        out = Path(scratch)
+        load = os.getloadavg()[0]
+        print(
+            f"images: {count} of {size[0]}x{size[1]}, {cores()} cores, load {load:.2f}"
+        )
+        loop = measure_loop(sources, _fresh(out / "loop"))
+        print(f"plain loop: {loop:.2f} images/s")
+        for pool in options.pools:
+            for n in workers:
+                result = measure_pipeline(source_dir, _fresh(out / "run"), n, pool)
+                print(
+                    f"pipeline, {pool} pool of {cores()}, {n} workers: "
+                    f"{result.images_per_second:.2f} images/s, "
+                    f"{result.images_per_second / loop:.2f}x the loop, "
+                    f"max hub stall {result.max_hub_stall_ms:.0f} ms"
+                )
+    shutil.rmtree(source_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
