@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/run.py                 # every system, 3 rounds, writes docs/
+    python benchmarks/run.py                 # every system, 5 rounds, writes docs/
     python benchmarks/run.py --quick         # greensup and raw gevent, small sizes
     python benchmarks/run.py --only calls --only memory --repeat 3
 
@@ -43,8 +43,8 @@ QUICK_SYSTEMS = ("greensup", "gevent")
 #: Operations per workload run.
 SIZES = {
     "casts": 200_000,
-    "calls": 20_000,
-    "start_stop": 5_000,
+    "calls": 50_000,
+    "start_stop": 10_000,
     "supervised": 10_000,
     "restart": 1_000,
     "memory": 100_000,
@@ -190,7 +190,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "--only", action="append", choices=sorted(SIZES), metavar="NAME",
         help=f"run only this workload (repeatable): {', '.join(SIZES)}",
     )  # fmt: skip
-    parser.add_argument("--repeat", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--repeat", type=int, help="rounds (default 5, quick 1)")
     parser.add_argument(
         "--systems", help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}"
     )
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     systems = QUICK_SYSTEMS if args.quick else ALL_SYSTEMS
     if args.systems:
         systems = tuple(s for s in args.systems.split(",") if s)
-    repeat = args.repeat or (1 if args.quick else 3)
+    repeat = args.repeat or (1 if args.quick else 5)
     write = (not args.quick) if args.write is None else args.write
     workloads = args.only or list(sizes)
     timeout = 60.0 if args.quick else 600.0
