@@ -37,6 +37,9 @@ class Echo(GeventActor):
         self.count = 0
 
     def on_receive(self, message: Any) -> Any:
+        if type(message) is int:  # the cast stream: the hot path
+            self.count += 1
+            return None
         if message == "ping":
             return "pong"
         if message == "count":

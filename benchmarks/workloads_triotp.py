@@ -44,6 +44,9 @@ async def _handle_call(request: Any, caller: Any, state: dict[str, Any]) -> Any:
 
 
 async def _handle_cast(request: Any, state: dict[str, Any]) -> Any:
+    if type(request) is int:  # the cast stream: the hot path
+        state["count"] += 1
+        return gen_server.NoReply(), state
     if request == "stop":
         return gen_server.Stop(), state
     if request == "crash":
