@@ -35,9 +35,11 @@ $(BENCH_STAMP): setup.py pyproject.toml benchmarks/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH_PY) benchmarks/run.py $(ARGS)
+	$(BENCH_PY) benchmarks/bench_images.py
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/run.py --quick $(ARGS)
+	$(PY) benchmarks/bench_images.py --quick
 
 docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[docs]'

@@ -194,10 +194,8 @@ class JobQueueApp(greensup.Application):
         except BaseException:
             self._close_images()
             raise
-        self._ask("announce")
-        if self.config.image_mode:
-            self._ask(("submit_jobs", ()))  # the queue takes from the folder
-        elif self.config.jobs:
+        self._ask("announce")  # the queue then takes from the folder's intake
+        if self.config.jobs:
             self.submit(self.config.jobs)
         return root
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Container
 from concurrent.futures import (
     BrokenExecutor,
@@ -152,9 +153,18 @@ class ImagePool:
             methods = multiprocessing.get_all_start_methods()
             method = "forkserver" if "forkserver" in methods else "spawn"
             context = multiprocessing.get_context(method)
-            executor = ProcessPoolExecutor(self.size, mp_context=context)
+            executor = ProcessPoolExecutor(
+                self.size, mp_context=context, initializer=_ignore_interrupts
+            )
         self._executor = executor
         return executor
+
+
+def _ignore_interrupts() -> None:
+    # Runs in each OS process of the pool as it starts. Ctrl-C signals the
+    # terminal's whole process group: the demo stops gracefully on it, and its
+    # pool must go on with the jobs in flight rather than die with them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _deliver(

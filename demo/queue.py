@@ -104,6 +104,8 @@ class RunLedger:
         intake: image mode: the ``(job type, file name)`` pairs to submit.
 
     Attributes:
+        announced: the whole tree has started (see ``'announce'``); until
+            then the queue neither grows the pool nor takes from the intake.
         intake: the pairs not submitted yet, in order.
         known: every pair of the run: submitted, in the intake, or resumed.
     """
@@ -114,6 +116,7 @@ class RunLedger:
         self.totals: dict[str, int] = dict.fromkeys(_TOTALS, 0)
         self.factory = JobFactory(seed)
         self.started = False
+        self.announced = False
         self.intake: deque[tuple[str, str]] = deque(intake or ())
         self.known: set[tuple[str, str]] = set(self.intake)
 
@@ -322,7 +325,7 @@ class JobQueue(greensup.GenServer):
         # backpressure bound, so that no job of the folder is rejected.
         intake = self._ledger.intake
         room = self._config.max_depth - len(self._pending)
-        if not intake or room <= 0 or self._draining:
+        if not intake or room <= 0 or self._draining or not self._ledger.announced:
             return
         count = min(room, len(intake))
         pairs = [intake.popleft() for _ in range(count)]
@@ -368,7 +371,10 @@ class JobQueue(greensup.GenServer):
                 self._flights[pid] = flight
                 greensup.cast(pid, ("run", job, plan))
                 self._top_up()
-            if not self._pool.should_grow(len(self._pending)):
+            # Not while the tree starts: the WorkerSupervisor is still
+            # starting its own workers, and must find room for them all.
+            announced = self._ledger.announced
+            if not announced or not self._pool.should_grow(len(self._pending)):
                 break
             if not self._start_worker():
                 break
@@ -701,10 +707,12 @@ class JobQueue(greensup.GenServer):
     def _announce(self) -> int:
         # Called once the whole tree runs, to hand over what the queue did
         # before the StatsCollector was there: resumed jobs, initial workers.
+        self._ledger.announced = True
         count = len(self._unheard)
         stats = greensup.whereis(self._names.stats)
         while stats is not None and self._unheard:
             greensup.cast(stats, ("event", self._unheard.popleft()))
+        self._dispatch()  # the pool may grow now, and the intake open
         return count
 
 

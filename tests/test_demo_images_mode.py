@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -382,3 +383,58 @@ def test_the_script_runs_image_mode_headless_until_idle(folders, tmp_path) -> No
     assert "20 image jobs to do, 0 done already" in lines[0]
     assert sum("permanent, not retried" in line for line in lines) == 12
     assert "max hub stall" in lines[-1]
+
+
+def test_ctrl_c_to_the_process_group_stops_gracefully_with_the_pool_alive(
+    folders, tmp_path
+) -> None:
+    source, out = folders
+    for name in BROKEN:
+        (source / name).unlink()
+    for number in range(6):
+        photo = Image.effect_noise((400, 300), 50).convert("RGB").resize((1600, 1200))
+        photo.save(source / f"more_{number}.jpg", quality=90)
+    summary_path = tmp_path / "summary.json"
+    command = [sys.executable, "demo/run.py", "--headless", "--workers", "2"]
+    command += ["--max-workers", "2", "--images", str(source), "--out", str(out)]
+    command += ["--data-dir", str(tmp_path / "state"), "--summary", str(summary_path)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    for line in process.stdout:  # the first finished job: the pool is at work
+        if " completed " in line:
+            break
+
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C does
+    rest, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err
+    assert "drained" in rest and " crashed " not in rest
+    summary = json.loads(summary_path.read_text())
+    assert summary["crashed"] == summary["failed"] == 0
+    assert summary["in_flight"] == 0
+
+
+# -- the benchmark --------------------------------------------------------------
+
+
+def test_the_image_benchmark_prints_images_per_second_and_ratios(
+    tmp_path: Path, capsys
+) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_images
+
+    argv = ["--quick", "--images", "2", "--workers", "1", "--pools", "thread"]
+    status = bench_images.main([*argv, "--cache", str(tmp_path / "cache")])
+
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    assert lines[0] == f"images: 2 of 400x300, {bench_images.cores()} cores"
+    assert re.match(r"^round 1, load [\d.]+: plain loop [\d.]+ images/s$", lines[1])
+    assert re.match(
+        r"^  pipeline, thread pool of \d+, 1 workers: [\d.]+ images/s, "
+        r"[\d.]+x the loop, max hub stall \d+ ms, own CPU [\d.]+s of [\d.]+s$",
+        lines[2],
+    )
