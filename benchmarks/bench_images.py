@@ -6,8 +6,10 @@ ways: a plain loop calling :func:`demo.images.process` one job after the
 other, and the demo's whole image-mode pipeline (queue, workers, image pool,
 durable state, statistics) from the start of the application until it is
 idle. It reports images per second for each, the pipeline's ratio to the
-loop, the longest hub stall the pipeline's statistics saw, and the CPU time the
-demo's own OS process spent (the hub, and with a thread pool the work too).
+loop, the longest hub stall the pipeline's statistics saw, and where the CPU
+time went: the demo's own OS process (the hub, and with a thread pool the work
+too) and, on Linux, the pool's OS processes. The loop's line gives its CPU time
+over its run time: below 1.0, other programs had part of its core.
 
 Other programs on the machine take their share of the cores and change the
 figures from one minute to the next: each repeat measures the loop again and
@@ -37,6 +39,7 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import gevent  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from demo import images  # noqa: E402
@@ -64,6 +67,9 @@ class PipelineResult:
         completed: jobs completed.
         cpu_seconds: CPU time of this OS process during the run (not of the
             pool's OS processes).
+        pool_cpu_seconds: CPU time of the OS processes started during the run
+            (the pool's), as last seen by a sampler; 0 where ``/proc`` is
+            missing.
     """
 
     images_per_second: float
@@ -71,6 +77,7 @@ class PipelineResult:
     max_hub_stall_ms: float
     completed: int
     cpu_seconds: float
+    pool_cpu_seconds: float
 
 
 def generate(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
@@ -93,13 +100,19 @@ def generate(folder: Path, count: int, size: tuple[int, int]) -> list[Path]:
     return paths
 
 
-def measure_loop(sources: list[Path], out_dir: Path) -> float:
-    """Do the four jobs of every source in a plain loop; return images per second."""
+def measure_loop(sources: list[Path], out_dir: Path) -> tuple[float, float]:
+    """Do the four jobs of every source in a plain loop.
+
+    Returns:
+        Images per second, and the loop's CPU time over its run time.
+    """
+    cpu = _cpu_seconds()
     started = time.perf_counter()
     for source in sources:
         for job_type in images.JOB_TYPES:
             images.process(job_type, source, out_dir)
-    return len(sources) / (time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    return len(sources) / seconds, (_cpu_seconds() - cpu) / seconds
 
 
 def measure_pipeline(
@@ -131,17 +144,65 @@ def measure_pipeline(
             pool_size=pool_size,
         )
         app = JobQueueApp(config)
+        before = _descendants_cpu()
+        seen: dict[int, float] = {}
+        sampler = gevent.spawn(_sample_descendants, before, seen)
         cpu = _cpu_seconds()
         started = time.perf_counter()
         status = run_app(app, until_idle=True, signals=False)
         seconds = time.perf_counter() - started
         cpu = _cpu_seconds() - cpu
+        sampler.kill()
     summary = app.summary
     if status != 0 or summary is None:
         raise RuntimeError(f"the image pipeline did not stop cleanly ({status})")
     return PipelineResult(
-        count / seconds, seconds, summary.max_hub_stall_ms, summary.completed, cpu
+        count / seconds,
+        seconds,
+        summary.max_hub_stall_ms,
+        summary.completed,
+        cpu,
+        sum(seen.values()),
     )
+
+
+def _sample_descendants(before: dict[int, float], seen: dict[int, float]) -> None:
+    # The pool's OS processes are gone by the time the app has stopped (and,
+    # started by a fork server, they are not this OS process's children):
+    # their CPU time is read from /proc while they run.
+    while True:
+        for pid, cpu in _descendants_cpu().items():
+            seen[pid] = cpu - before.get(pid, 0.0)
+        gevent.sleep(0.25)
+
+
+def _descendants_cpu() -> dict[int, float]:
+    """Return the CPU seconds of every live descendant OS process, by pid."""
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        parents: dict[int, int] = {}
+        times: dict[int, float] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as file:
+                    fields = file.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # ended meanwhile
+            parents[int(entry)] = int(fields[1])
+            times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    except (OSError, ValueError):
+        return {}
+    me, found = os.getpid(), {}
+    for pid in times:
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor > 1:
+            if ancestor == me:
+                found[pid] = times[pid]
+                break
+            ancestor = parents.get(ancestor)
+    return found
 
 
 def _cpu_seconds() -> float:
@@ -196,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(scratch)
         for round_number in range(1, options.repeat + 1):
             load = os.getloadavg()[0]
-            loop = measure_loop(sources, _fresh(out / "loop"))
+            loop, share = measure_loop(sources, _fresh(out / "loop"))
             print(
-                f"round {round_number}, load {load:.2f}: plain loop {loop:.2f} images/s"
+                f"round {round_number}, load {load:.2f}: "
+                f"plain loop {loop:.2f} images/s, CPU/run time {share:.2f}"
             )
             for pool in options.pools:
                 for n in workers:
@@ -211,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
                         f"{result.images_per_second:.2f} images/s, "
                         f"{ratio:.2f}x the loop, "
                         f"max hub stall {result.max_hub_stall_ms:.0f} ms, "
-                        f"own CPU {result.cpu_seconds:.1f}s "
-                        f"of {result.seconds:.1f}s"
+                        f"CPU: own {result.cpu_seconds:.1f}s, "
+                        f"pool {result.pool_cpu_seconds:.1f}s, "
+                        f"in {result.seconds:.1f}s"
                     )
     shutil.rmtree(source_dir, ignore_errors=True)
     if options.repeat > 1:

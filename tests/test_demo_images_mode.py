@@ -432,9 +432,13 @@ def test_the_image_benchmark_prints_images_per_second_and_ratios(
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     assert lines[0] == f"images: 2 of 400x300, {bench_images.cores()} cores"
-    assert re.match(r"^round 1, load [\d.]+: plain loop [\d.]+ images/s$", lines[1])
+    assert re.match(
+        r"^round 1, load [\d.]+: plain loop [\d.]+ images/s, CPU/run time [\d.]+$",
+        lines[1],
+    )
     assert re.match(
         r"^  pipeline, thread pool of \d+, 1 workers: [\d.]+ images/s, "
-        r"[\d.]+x the loop, max hub stall \d+ ms, own CPU [\d.]+s of [\d.]+s$",
+        r"[\d.]+x the loop, max hub stall \d+ ms, "
+        r"CPU: own [\d.]+s, pool [\d.]+s, in [\d.]+s$",
         lines[2],
     )
