@@ -30,7 +30,15 @@ from greensup import _registry
 from greensup._errors import NoProc, ReceiveTimeout
 from greensup._mailbox import TIMED_OUT, Mailbox, wait_for_switch, wake
 from greensup._reports import crash_log, report
-from greensup._types import Down, Exit, Reason, Ref, kills_links, short_repr
+from greensup._types import (
+    Down,
+    Exit,
+    Reason,
+    Ref,
+    check_seconds,
+    kills_links,
+    short_repr,
+)
 
 __all__ = [
     "Exited",
@@ -323,12 +331,9 @@ def send(dest: Pid | str, msg: Any) -> None:
 
 
 def check_timeout(timeout: float | None) -> None:
-    if timeout is None:
-        return
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise TypeError(f"timeout must be seconds or None, got {short_repr(timeout)}")
-    if timeout < 0:
-        raise ValueError(f"timeout must not be negative, got {timeout}")
+    """Raise a clear error unless ``timeout`` is None or finite seconds."""
+    if timeout is not None:
+        check_seconds(timeout, "timeout", or_none=True)
 
 
 def receive(

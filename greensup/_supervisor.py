@@ -38,6 +38,7 @@ from greensup._types import (
     Exit,
     Reason,
     Strategy,
+    check_seconds,
     is_normal,
     short_repr,
 )
@@ -138,10 +139,7 @@ def _check_intensity(max_restarts: object, max_seconds: object) -> None:
         raise TypeError(f"max_restarts must be an int, got {short_repr(max_restarts)}")
     if max_restarts < 0:
         raise ValueError(f"max_restarts must not be negative, got {max_restarts}")
-    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)):
-        raise TypeError(f"max_seconds must be seconds, got {short_repr(max_seconds)}")
-    if max_seconds <= 0:
-        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    check_seconds(max_seconds, "max_seconds", positive=True)
 
 
 class SupervisorBase(GenServer):

@@ -8,6 +8,7 @@ This module is also the one place that decides what an exit reason means:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
@@ -25,6 +26,7 @@ __all__ = [
     "RestartType",
     "Shutdown",
     "Strategy",
+    "check_seconds",
     "is_normal",
     "kills_links",
     "make_ref",
@@ -62,6 +64,27 @@ def kills_links(reason: Reason) -> bool:
     """Tell whether an exit signal with ``reason`` kills a process that does not
     trap exits. Only ``'normal'`` does not. Never blocks."""
     return not (isinstance(reason, str) and reason == "normal")
+
+
+def check_seconds(
+    value: object, what: str, *, positive: bool = False, or_none: bool = False
+) -> float:
+    """Return ``value`` as seconds, or raise an error that names ``what``.
+
+    Raises:
+        TypeError: ``value`` is not an int or a float.
+        ValueError: it is negative (or zero, with ``positive``), NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        expected = "seconds or None" if or_none else "seconds"
+        raise TypeError(f"{what} must be {expected}, got {short_repr(value)}")
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(f"{what} must be a finite number of seconds, got {value}")
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    if positive and value == 0:
+        raise ValueError(f"{what} must be positive, got {value}")
+    return float(value)
 
 
 def short_repr(value: object, limit: int = 50) -> str:
@@ -167,11 +190,7 @@ class ChildSpec:
                 f"child spec {self.id!r}: shutdown must be seconds, 'brutal_kill' "
                 f"or 'infinity', got {short_repr(value)}"
             )
-        if value < 0:
-            raise ValueError(
-                f"child spec {self.id!r}: shutdown must not be negative, got {value}"
-            )
-        return float(value)
+        return check_seconds(value, f"child spec {self.id!r}: shutdown")
 
     def __repr__(self) -> str:
         ident = self.id.__name__ if isinstance(self.id, type) else short_repr(self.id)

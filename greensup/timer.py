@@ -22,7 +22,7 @@ from greensup._process import (
     resolve,
     self_pid,
 )
-from greensup._types import short_repr
+from greensup._types import check_seconds, short_repr
 
 __all__ = ["TimerRef", "apply_after", "cancel", "send_after", "send_interval"]
 
@@ -99,14 +99,6 @@ class TimerRef:
             self._watcher = None
 
 
-def _check_seconds(seconds: object) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"timer delay must be seconds, got {short_repr(seconds)}")
-    if seconds < 0:
-        raise ValueError(f"timer delay must not be negative, got {seconds}")
-    return float(seconds)
-
-
 def _sender(dest: Pid | str, msg: Any) -> Callable[[], None]:
     resolve(dest)  # raises TypeError now for a destination of the wrong type
 
@@ -129,7 +121,7 @@ def send_after(seconds: float, dest: Pid | str, msg: Any) -> TimerRef:
             nor a name.
         ValueError: ``seconds`` is negative.
     """
-    delay = _check_seconds(seconds)
+    delay = check_seconds(seconds, "timer delay")
     return TimerRef("send_after", delay, _sender(dest, msg))
 
 
@@ -143,9 +135,7 @@ def send_interval(seconds: float, dest: Pid | str, msg: Any) -> TimerRef:
     Raises:
         ValueError: ``seconds`` is not positive.
     """
-    delay = _check_seconds(seconds)
-    if delay == 0:
-        raise ValueError("send_interval needs a positive interval, got 0")
+    delay = check_seconds(seconds, "send_interval interval", positive=True)
     owner = self_pid()
     ref = TimerRef("send_interval", delay, _sender(dest, msg), interval=delay)
     ref._owner = owner
@@ -163,7 +153,7 @@ def apply_after(
     Raises:
         TypeError: ``fn`` is not callable.
     """
-    delay = _check_seconds(seconds)
+    delay = check_seconds(seconds, "timer delay")
     check_callable(fn)  # now, rather than in the hub
 
     def spawn_it() -> None:

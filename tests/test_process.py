@@ -621,3 +621,9 @@ def test_reply_from_another_os_thread_reaches_the_caller() -> None:
 
     assert greensup.call(pid, 21) == 42
     greensup.stop(pid)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf")])
+def test_receive_with_a_timeout_that_is_not_finite_raises_value_error(timeout) -> None:
+    with pytest.raises(ValueError, match=r"^timeout must be a finite number of sec"):
+        greensup.receive(timeout)

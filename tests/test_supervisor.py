@@ -446,6 +446,7 @@ def test_supervisor_reports_crash_and_restart_once(error_reports, caplog) -> Non
         ),
         ({"max_restarts": -1}, ValueError, r"^max_restarts must not be negative"),
         ({"max_seconds": 0}, ValueError, r"^max_seconds must be positive"),
+        ({"max_seconds": float("inf")}, ValueError, r"^max_seconds must be a finite"),
     ],
 )
 def test_bad_supervisor_options_raise_clear_errors(kwargs, error, message) -> None:
@@ -465,6 +466,7 @@ def test_bad_supervisor_options_raise_clear_errors(kwargs, error, message) -> No
         ({"type": "manager"}, ValueError, r"^type must be one of 'worker', 'super"),
         ({"shutdown": -1}, ValueError, r"^child spec 'x': shutdown must not be neg"),
         ({"shutdown": "soon"}, ValueError, r"^child spec 'x': shutdown must be secon"),
+        ({"shutdown": float("nan")}, ValueError, r"shutdown must be a finite number"),
         ({"start": "not callable"}, TypeError, r"^child spec 'x': start must be call"),
     ],
 )

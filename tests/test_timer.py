@@ -92,7 +92,9 @@ def test_send_after_to_a_bad_destination_raises_type_error() -> None:
 
 
 def test_send_interval_with_zero_interval_raises_value_error() -> None:
-    with pytest.raises(ValueError, match=r"^send_interval needs a positive interval"):
+    with pytest.raises(
+        ValueError, match=r"^send_interval interval must be positive, got 0"
+    ):
         timer.send_interval(0, greensup.self_pid(), "x")
 
 
@@ -193,3 +195,12 @@ def test_timer_ref_repr_is_short() -> None:
     assert repr(ref) == "<TimerRef send_after active>"
     timer.cancel(ref)
     assert repr(ref) == "<TimerRef send_after done>"
+
+
+@pytest.mark.parametrize("seconds", [float("nan"), float("inf")])
+def test_a_delay_that_is_not_finite_raises_value_error(seconds) -> None:
+    message = r"^timer delay must be a finite number of seconds, got (nan|inf)$"
+    with pytest.raises(ValueError, match=message):
+        timer.send_after(seconds, greensup.self_pid(), "x")
+    with pytest.raises(ValueError, match=r"must be a finite number of seconds"):
+        timer.send_interval(seconds, greensup.self_pid(), "x")
