@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from greensup._errors import CallTimeout, ServerExit, StartError
 from greensup._mailbox import TIMED_OUT
 from greensup._process import (
+    CRASHES,
     Exited,
     Pid,
     ProcessExit,
@@ -295,13 +296,13 @@ def _init(
     if name is not None:
         try:
             register(name, me)
-        except Exception as exc:
+        except CRASHES as exc:
             return exc
     try:
         result = server.init(*args, **kwargs)  # type: ignore[func-returns-value]
     except Stop as stop:
         return stop.reason
-    except Exception as exc:
+    except CRASHES as exc:
         return exc
     if result is not None:
         return TypeError(
@@ -338,7 +339,7 @@ def _loop(server: GenServer, me: Pid) -> Reason:
                     _bad_return(server, "handle_info", result)
         except Stop as stop:
             return _terminate(server, stop.reason)
-        except Exception as exc:
+        except CRASHES as exc:
             _crash(server, exc)
 
 
@@ -369,7 +370,7 @@ def _terminate(server: GenServer, reason: Reason) -> Reason:
     """Run ``terminate(reason)``; return ``reason`` to exit with."""
     try:
         server.terminate(reason)
-    except Exception as exc:
+    except CRASHES as exc:
         _crash_exit(server, exc)
     if not is_normal(reason):
         report(
@@ -381,11 +382,11 @@ def _terminate(server: GenServer, reason: Reason) -> Reason:
     return reason
 
 
-def _crash(server: GenServer, exc: Exception) -> None:
+def _crash(server: GenServer, exc: BaseException) -> None:
     """A callback raised: run ``terminate`` and exit with the exception."""
     try:
         server.terminate(exc)
-    except Exception as terminate_exc:
+    except CRASHES as terminate_exc:
         _crash_exit(server, terminate_exc)
     _crash_exit(server, exc)
 

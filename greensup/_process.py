@@ -41,6 +41,7 @@ from greensup._types import (
 )
 
 __all__ = [
+    "CRASHES",
     "Exited",
     "Pid",
     "ProcessExit",
@@ -72,6 +73,11 @@ __all__ = [
 ]
 
 _ALIVE: Any = None  # the ``_reason`` of a process that has not exited
+
+#: What counts as a crash of user code. ``gevent.Timeout`` is a BaseException
+#: so that ``except Exception`` cannot swallow it, but one that escapes a
+#: process is an error of that process like any other.
+CRASHES: tuple[type[BaseException], ...] = (Exception, gevent.Timeout)
 _Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _pid_ids = itertools.count(1)
 
@@ -176,7 +182,7 @@ class _ProcessGreenlet(greenlet):
                 crash_log.debug("%r exited with %s", pid, short_repr(reason, 120))
         except GreenletExit:
             reason = "killed"
-        except Exception as exc:
+        except CRASHES as exc:
             report(
                 crash_log,
                 logging.ERROR,

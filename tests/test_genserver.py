@@ -434,3 +434,23 @@ def test_server_repr_names_class_and_pid() -> None:
 
     assert repr(_server(pid)) == f"<Counter {pid!r}>"
     greensup.stop(pid)
+
+
+def test_gevent_timeout_escaping_a_callback_is_a_crash_like_any_other(
+    error_reports: list,
+) -> None:
+    record: list = []
+
+    class Impatient(Counter):
+        def handle_call(self, request, caller):
+            with gevent.Timeout(0.01):
+                gevent.sleep(10)
+
+    pid = Impatient.start(record=record)
+
+    with pytest.raises(greensup.ServerExit) as info:
+        greensup.call(pid, "wait")
+
+    assert isinstance(info.value.reason, gevent.Timeout)
+    assert record == [("terminate", info.value.reason)]
+    assert len(error_reports) == 1

@@ -627,3 +627,14 @@ def test_reply_from_another_os_thread_reaches_the_caller() -> None:
 def test_receive_with_a_timeout_that_is_not_finite_raises_value_error(timeout) -> None:
     with pytest.raises(ValueError, match=r"^timeout must be a finite number of sec"):
         greensup.receive(timeout)
+
+
+def test_gevent_timeout_escaping_a_process_is_a_crash(error_reports: list) -> None:
+    def impatient() -> None:
+        with gevent.Timeout(0.01):
+            gevent.sleep(10)
+
+    pid, ref = greensup.spawn_monitor(impatient)
+
+    assert isinstance(wait_down(ref).reason, gevent.Timeout)
+    assert len(error_reports) == 1
