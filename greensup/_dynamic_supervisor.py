@@ -93,22 +93,13 @@ class DynamicSupervisor(SupervisorBase):
         if restart == "temporary" or (restart == "transient" and is_normal(reason)):
             self._report_exit(child, msg.pid, reason, "remove")
             return
-        self._report_exit(child, msg.pid, reason, "restart")
-        self._restart(child, msg.pid, reason)
+        self._restart(child, msg.pid, reason, self._start_again)
 
-    def _restart(self, child: Child, pid: Pid, reason: Reason) -> None:
-        while True:
-            if not self._add_restart():
-                self._give_up(child.spec.id, pid, reason)
-            try:
-                new_pid = self._start_child(child.spec)
-            except Exception as exc:
-                reason = getattr(exc, "reason", exc)
-                continue
-            child.pid = new_pid
-            child.restarts += 1
-            self._children[new_pid] = child
-            return
+    def _start_again(self, child: Child) -> None:
+        new_pid = self._start_child(child.spec)
+        child.pid = new_pid
+        child.restarts += 1
+        self._children[new_pid] = child
 
     # -- requests ----------------------------------------------------------------
 

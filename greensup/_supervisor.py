@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -235,6 +235,28 @@ class SupervisorBase(GenServer):
     def _recent_restarts(self) -> int:
         window_start = time.monotonic() - self._max_seconds
         return sum(1 for t in self._restart_times if t > window_start)
+
+    def _restart(
+        self,
+        child: Child,
+        pid: Pid,
+        reason: Reason,
+        restart: Callable[[Child], None],
+    ) -> None:
+        """Report ``child``'s exit and ``restart`` it, counting every attempt
+        (a start that fails counts too) against the restart intensity."""
+        if not self._add_restart():
+            self._report_exit(child, pid, reason, "shutdown")
+            self._give_up(child.spec.id, pid, reason)
+        self._report_exit(child, pid, reason, "restart")
+        while True:
+            try:
+                restart(child)
+                return
+            except StartError as exc:
+                reason = exc.reason
+            if not self._add_restart():
+                self._give_up(child.spec.id, pid, reason)
 
     def _give_up(self, child_id: Hashable, pid: Pid, reason: Reason) -> None:
         self._report("reached_max_restart_intensity", child_id, pid, reason, "shutdown")
@@ -463,19 +485,7 @@ class Supervisor(SupervisorBase):
             if restart == "temporary":
                 self._children.remove(child)
             return
-        self._report_exit(child, pid, reason, "restart")
-        self._restart(child, pid, reason)
-
-    def _restart(self, child: Child, pid: Pid, reason: Reason) -> None:
-        """Restart ``child`` by the strategy, counting each attempt."""
-        while True:
-            if not self._add_restart():
-                self._give_up(child.spec.id, pid, reason)
-            try:
-                self._restart_by_strategy(child)
-                return
-            except StartError as exc:
-                reason = exc.reason
+        self._restart(child, pid, reason, self._restart_by_strategy)
 
     def _restart_by_strategy(self, failed: Child) -> None:
         index = self._children.index(failed)

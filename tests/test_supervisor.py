@@ -502,3 +502,21 @@ def test_start_function_returning_an_unlinked_pid_fails_the_start(
     with pytest.raises(greensup.StartError, match=r"not linked to its supervisor"):
         Supervisor.start_link([ChildSpec("loose", unlinked)])
     greensup.exit(loose[0], "kill")
+
+
+def test_the_exit_that_exceeds_the_intensity_is_reported_with_action_shutdown(
+    error_reports,
+) -> None:
+    record: list = []
+    greensup.trap_exit(True)
+    sup = Supervisor.start_link([spec("a", record)], max_restarts=0)
+    greensup.link(sup)
+
+    crash(pid_of(sup, "a"))
+    greensup.receive(10, lambda m: type(m) is Exit and m.pid == sup)
+
+    reports = [r.report for r in error_reports if r.name == "greensup.supervisor"]
+    assert [(r["error"], r["action"]) for r in reports] == [
+        ("child_terminated", "shutdown"),
+        ("reached_max_restart_intensity", "shutdown"),
+    ]
