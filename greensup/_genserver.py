@@ -33,7 +33,16 @@ from greensup._process import (
 from greensup._reports import crash_log, report
 from greensup._types import ChildSpec, Exit, Reason, is_normal, short_repr
 
-__all__ = ["Caller", "GenServer", "NoReply", "Stop", "call", "cast", "stop"]
+__all__ = [
+    "Caller",
+    "GenServer",
+    "NoReply",
+    "Stop",
+    "call",
+    "cast",
+    "require_server",
+    "stop",
+]
 
 
 class _NoReplyType:
@@ -268,6 +277,7 @@ def _serve(
     slot: ReplySlot,
 ) -> None:
     me = self_pid()
+    me._behaviour = cls
     server = cls.__new__(cls)
     server.pid = me
     server._parent = parent
@@ -423,7 +433,7 @@ def call(server: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
     OTP: ``gen_server:call/3``.
     """
     check_timeout(timeout)
-    target = require_alive(server, "call to")
+    target = require_server(server, "call to")
     me = self_pid()
     if target is me:
         raise ValueError(f"call to {server!r} from itself would never be answered")
@@ -449,6 +459,22 @@ def call(server: Pid | str, request: Any, timeout: float | None = 5.0) -> Any:
 
 def _who(server: Pid | str, target: Pid) -> str:
     return f"{server!r} {target!r}" if isinstance(server, str) else repr(target)
+
+
+def require_server(
+    server: Pid | str,
+    action: str,
+    kind: type[GenServer] | None = None,
+    label: str = "GenServer",
+) -> Pid:
+    """Return the live pid of the ``kind`` (any GenServer by default) that
+    ``server`` names, or raise ``NoProc`` or ``TypeError`` naming ``action``."""
+    target = require_alive(server, action)
+    behaviour = target._behaviour
+    if behaviour is None or not issubclass(behaviour, kind or GenServer):
+        what = "a plain process" if behaviour is None else behaviour.__name__
+        raise TypeError(f"{action} {server!r} failed: it is {what}, not a {label}")
+    return target
 
 
 def cast(server: Pid | str, request: Any) -> None:
@@ -483,7 +509,7 @@ def stop(
     OTP: ``gen_server:stop/3``.
     """
     check_timeout(timeout)
-    target = require_alive(server, "stop of")
+    target = require_server(server, "stop of")
     if target is self_pid():
         raise ValueError(f"stop of {server!r} from itself: raise Stop instead")
     slot = ReplySlot()

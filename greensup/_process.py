@@ -121,6 +121,7 @@ class Pid:
         "_watching",
         "_waiting",
         "_on_exit",
+        "_behaviour",
         "__weakref__",
     )
 
@@ -138,6 +139,9 @@ class Pid:
         # Callers blocked until this process replies or exits (calls, starts).
         self._waiting: set[ReplySlot] | None = None
         self._on_exit: set[Callable[[], None]] | None = None
+        # The GenServer class the process runs, so that requests only a
+        # server understands (call, stop) fail at once for anything else.
+        self._behaviour: type | None = None
 
     def __repr__(self) -> str:
         return f"<0.{self._id}.0>"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from greensup._errors import AlreadyStarted, GreensupError, NotFound, StartError
-from greensup._genserver import GenServer, Stop, call, stop
+from greensup._genserver import GenServer, Stop, call, require_server, stop
 from greensup._process import (
     Pid,
     flush_messages,
@@ -200,10 +200,11 @@ class SupervisorBase(GenServer):
         if isinstance(request, tuple) and len(request) == 2:
             handler = getattr(self, "_do_" + str(request[0]), None)
         if handler is None:
-            error = ValueError(
+            # Only a caller outside greensup sends anything else: it gets the
+            # error as its reply, and the supervisor carries on.
+            return ValueError(
                 f"supervisor {self._label} does not understand {short_repr(request)}"
             )
-            return _Failure(error)
         try:
             return handler(request[1])
         except (GreensupError, ValueError, TypeError) as exc:
@@ -647,6 +648,7 @@ class _Failure:
 
 
 def _request(sup: Pid | str, kind: str, arg: Any) -> Any:
+    require_server(sup, "supervisor request to", SupervisorBase, "supervisor")
     answer = call(sup, (kind, arg), timeout=None)
     if isinstance(answer, _Failure):
         raise answer.error
@@ -683,7 +685,7 @@ def _child_node(child: Child) -> TreeNode:
 def supervision_tree(sup: Pid | str) -> TreeNode:
     """Return a snapshot of the whole tree under ``sup``; blocks while each
     supervisor in it answers."""
-    return cast(TreeNode, call(sup, ("tree", None), timeout=None))
+    return cast(TreeNode, _request(sup, "tree", None))
 
 
 def format_tree(sup: Pid | str) -> str:

@@ -454,3 +454,14 @@ def test_gevent_timeout_escaping_a_callback_is_a_crash_like_any_other(
     assert isinstance(info.value.reason, gevent.Timeout)
     assert record == [("terminate", info.value.reason)]
     assert len(error_reports) == 1
+
+
+def test_call_and_stop_of_a_plain_process_raise_type_error_at_once() -> None:
+    pid = greensup.spawn(greensup.receive)
+
+    with pytest.raises(TypeError, match=r"^call to <0\.\d+\.0> failed: it is a plain "):
+        greensup.call(pid, "hello")
+    with pytest.raises(TypeError, match=r"not a GenServer$"):
+        greensup.stop(pid)
+
+    greensup.exit(pid, "kill")

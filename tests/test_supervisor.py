@@ -520,3 +520,26 @@ def test_the_exit_that_exceeds_the_intensity_is_reported_with_action_shutdown(
         ("child_terminated", "shutdown"),
         ("reached_max_restart_intensity", "shutdown"),
     ]
+
+
+def test_supervisor_functions_on_a_genserver_raise_type_error() -> None:
+    record: list = []
+    pid = Worker.start("w", record)
+
+    with pytest.raises(TypeError, match=r"it is Worker, not a supervisor$"):
+        Supervisor.which_children(pid)
+    with pytest.raises(TypeError, match=r"not a supervisor$"):
+        greensup.format_tree(pid)
+
+    assert pid.alive
+    greensup.stop(pid)
+
+
+def test_an_unknown_call_to_a_supervisor_gets_an_error_and_leaves_it_running() -> None:
+    sup = Supervisor.start_link([])
+
+    answer = greensup.call(sup, "hello")
+
+    assert isinstance(answer, ValueError)
+    assert str(answer).endswith("does not understand 'hello'")
+    Supervisor.stop(sup)
