@@ -267,7 +267,7 @@ def _start(pid: Pid) -> Pid:
     return pid
 
 
-def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
+def spawn(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Pid:
     """Run ``fn(*args, **kwargs)`` in a new process and return its pid.
 
     The process starts on the next turn of the hub. Never blocks.
@@ -279,7 +279,7 @@ def spawn(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
     return _start(_new_process(fn, args, kwargs))
 
 
-def spawn_link(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
+def spawn_link(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Pid:
     """Spawn a process already linked to the caller. Never blocks.
 
     OTP: ``erlang:spawn_link/3``.
@@ -289,7 +289,9 @@ def spawn_link(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Pid:
     return _start(pid)
 
 
-def spawn_monitor(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Pid, Ref]:
+def spawn_monitor(
+    fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> tuple[Pid, Ref]:
     """Spawn a process already monitored by the caller. Never blocks.
 
     OTP: ``erlang:spawn_monitor/3``.
@@ -360,6 +362,8 @@ def receive(
         ReceiveTimeout: nothing matched within ``timeout`` seconds.
     """
     check_timeout(timeout)
+    if match is not None and not callable(match):
+        raise TypeError(f"match must be a function or None, got {short_repr(match)}")
     me = self_pid()
     _unwind_if_exited(me)
     message = me._mailbox.take(timeout, match)
@@ -439,6 +443,8 @@ def demonitor(ref: Ref, flush: bool = False) -> bool:
     Returns whether the monitor was still active. Never blocks.
     OTP: ``erlang:demonitor/2``.
     """
+    if not isinstance(ref, Ref):
+        raise TypeError(f"demonitor needs the Ref from monitor, got {short_repr(ref)}")
     me = self_pid()
     target = me._watching.pop(ref, None) if me._watching else None
     if target is not None and target._monitors is not None:
@@ -463,9 +469,11 @@ def trap_exit(flag: bool) -> bool:
     messages instead of making the caller exit. Never blocks.
     OTP: ``process_flag(trap_exit, Flag)``.
     """
+    if not isinstance(flag, bool):
+        raise TypeError(f"trap_exit needs True or False, got {short_repr(flag)}")
     me = self_pid()
     previous = me._trap
-    me._trap = bool(flag)
+    me._trap = flag
     return previous
 
 

@@ -705,7 +705,9 @@ def _checked_specs(
         raise ValueError(f"strategy must be one of {valid}; got {short_repr(strategy)}")
     _check_intensity(max_restarts, max_seconds)
     if isinstance(children, (str, bytes)) or not isinstance(children, Iterable):
-        raise TypeError(f"children must be a list, got {short_repr(children)}")
+        raise TypeError(
+            f"children must be a list of child specs, got {short_repr(children)}"
+        )
     specs = [to_spec(child) for child in children]
     seen: set[Hashable] = set()
     for spec in specs:

@@ -175,6 +175,16 @@ class ChildSpec:
             raise TypeError(
                 f"child spec id must be hashable, got {short_repr(self.id)}"
             ) from None
+        if not isinstance(self.args, (tuple, list)):
+            raise TypeError(
+                f"child spec {self.id!r}: args must be a tuple, "
+                f"got {short_repr(self.args)}"
+            )
+        if self.kwargs is not None and not isinstance(self.kwargs, Mapping):
+            raise TypeError(
+                f"child spec {self.id!r}: kwargs must be a dict, "
+                f"got {short_repr(self.kwargs)}"
+            )
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "kwargs", dict(self.kwargs or {}))
         object.__setattr__(self, "shutdown", self._checked_shutdown())

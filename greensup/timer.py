@@ -144,7 +144,7 @@ def send_interval(seconds: float, dest: Pid | str, msg: Any) -> TimerRef:
 
 
 def apply_after(
-    seconds: float, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    seconds: float, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
 ) -> TimerRef:
     """Call ``fn(*args, **kwargs)`` in a new process ``seconds`` from now.
 

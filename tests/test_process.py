@@ -638,3 +638,26 @@ def test_gevent_timeout_escaping_a_process_is_a_crash(error_reports: list) -> No
 
     assert isinstance(wait_down(ref).reason, gevent.Timeout)
     assert len(error_reports) == 1
+
+
+def test_spawn_passes_keyword_arguments_named_like_its_own_parameter() -> None:
+    me = greensup.self_pid()
+
+    greensup.spawn(lambda fn: greensup.send(me, fn), fn="mine")
+
+    assert greensup.receive(10) == "mine"
+
+
+def test_receive_with_a_match_that_is_not_callable_raises_type_error() -> None:
+    with pytest.raises(TypeError, match=r"^match must be a function or None, got 5$"):
+        greensup.receive(0, match=5)  # type: ignore[arg-type]
+
+
+def test_demonitor_of_something_else_than_a_ref_raises_type_error() -> None:
+    with pytest.raises(TypeError, match=r"^demonitor needs the Ref from monitor"):
+        greensup.demonitor("x")  # type: ignore[arg-type]
+
+
+def test_trap_exit_with_a_non_bool_raises_type_error() -> None:
+    with pytest.raises(TypeError, match=r"^trap_exit needs True or False, got 'yes'$"):
+        greensup.trap_exit("yes")  # type: ignore[arg-type]

@@ -468,6 +468,12 @@ def test_bad_supervisor_options_raise_clear_errors(kwargs, error, message) -> No
         ({"shutdown": "soon"}, ValueError, r"^child spec 'x': shutdown must be secon"),
         ({"shutdown": float("nan")}, ValueError, r"shutdown must be a finite number"),
         ({"start": "not callable"}, TypeError, r"^child spec 'x': start must be call"),
+        (
+            {"args": "abc"},
+            TypeError,
+            r"^child spec 'x': args must be a tuple, got 'abc'",
+        ),
+        ({"kwargs": [1]}, TypeError, r"^child spec 'x': kwargs must be a dict, got"),
     ],
 )
 def test_malformed_child_spec_names_the_field_and_value(fields, error, message):
