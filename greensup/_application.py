@@ -12,13 +12,31 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from typing import Any
 
 import gevent
 
-from greensup._errors import ReceiveTimeout
+from greensup._errors import (
+    AlreadyStarted,
+    CallTimeout,
+    ReceiveTimeout,
+    ServerExit,
+    StartError,
+)
 from greensup._genserver import GenServer, Stop, call, stop
-from greensup._process import Pid, monitor, receive, self_pid, send, trap_exit
+from greensup._process import (
+    CRASHES,
+    Pid,
+    check_timeout,
+    kill_linked,
+    monitor,
+    receive,
+    self_pid,
+    send,
+    trap_exit,
+)
+from greensup._process import exit as exit_signal
 from greensup._reports import application_log, report
 from greensup._types import Down, Exit, short_repr
 
@@ -90,11 +108,17 @@ class _Master(GenServer):
 
     def _stop_tree(self, timeout: float | None) -> None:
         app = self._app
+        deadline = None if timeout is None else time.monotonic() + timeout
         _safely(app, "prep_stop", app.prep_stop)
         if self._root.alive:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
-                stop(self._root, "shutdown", timeout)
-            except Exception as exc:
+                stop(self._root, "shutdown", left)
+            except CallTimeout:
+                # Out of time: the tree goes now, and stop() still runs.
+                _report(app, logging.WARNING, event="killed tree", reason="timeout")
+                kill_linked(self._root, spare=self.pid)
+            except CRASHES as exc:
                 _report(app, logging.ERROR, event="unclean stop", reason=exc)
         _safely(app, "stop", app.stop)
         _report(app, logging.INFO, event="stopped", root=self._root)
@@ -119,6 +143,7 @@ def start_application(app: Application) -> Application:
 
     Raises:
         StartError: ``start`` raised or did not return a Pid.
+        AlreadyStarted: ``app`` is running already.
         TypeError: ``app`` is not an Application.
 
     OTP: ``application:start/1``.
@@ -127,7 +152,18 @@ def start_application(app: Application) -> Application:
         raise TypeError(
             f"start_application needs an Application, got {short_repr(app)}"
         )
-    app._greensup_master = _Master.start(app)  # type: ignore[attr-defined]
+    name = type(app).__name__
+    master = _master_pid(app)
+    if master is not None and master.alive:
+        raise AlreadyStarted(f"application {name} is already running")
+    try:
+        app._greensup_master = _Master.start(app)  # type: ignore[attr-defined]
+    except StartError as exc:
+        cause = exc.reason if isinstance(exc.reason, BaseException) else exc
+        detail = str(exc).removeprefix("start of _Master failed: ")
+        raise StartError(
+            f"application {name} failed to start: {detail}", exc.reason
+        ) from cause
     return app
 
 
@@ -139,20 +175,34 @@ def _master_pid(app: Application) -> Pid | None:
 def stop_application(app: Application, timeout: float | None = 30.0) -> None:
     """Stop ``app``: ``prep_stop``, the tree in reverse order, then ``stop``.
 
-    Blocks until all of it has run; ``timeout`` bounds stopping the tree.
-    Stopping an application that is not running does nothing.
+    Blocks until all of it has run, for at most about ``timeout`` seconds
+    (None: for as long as it takes). A tree still running when the time is up
+    is killed, and ``stop`` runs after it; if ``prep_stop`` or ``stop`` itself
+    is still running then, the application is killed as it stands and an error
+    is logged. Stopping an application that is not running does nothing.
 
     OTP: ``application:stop/1``.
     """
+    check_timeout(timeout)
     master = _master_pid(app)
     if master is None or not master.alive:
         return
+    grace = None if timeout is None else timeout + _STOP_GRACE
     try:
-        call(master, ("stop", timeout), timeout=None)
-    except Exception as exc:
-        if master.alive:
-            raise
+        call(master, ("stop", timeout), timeout=grace)
+    except CallTimeout:
+        _report(app, logging.ERROR, event="killed", reason="stop callbacks overran")
+        root = app.root
+        if root is not None:
+            kill_linked(root, spare=self_pid())
+        exit_signal(master, "kill")
+    except ServerExit as exc:
         application_log.debug("application master exited while stopping: %r", exc)
+
+
+#: How long past its own timeout stop_application waits for the master, which
+#: kills an overdue tree itself, before it kills everything.
+_STOP_GRACE = 1.0
 
 
 def _on_signal(waiter: Pid, signum: int) -> None:

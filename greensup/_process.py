@@ -54,6 +54,7 @@ __all__ = [
     "demonitor",
     "exit",
     "flush_messages",
+    "kill_linked",
     "link",
     "monitor",
     "receive",
@@ -498,6 +499,25 @@ def exit(dest: Pid | str, reason: Reason) -> None:
     else:
         _signal(pid, me, reason)
     _unwind_if_exited(me)
+
+
+def kill_linked(root: Pid, spare: Pid) -> None:
+    """Kill ``root`` and every process linked to it, directly or through
+    others, except ``spare`` (and what is reachable only through it).
+
+    Used on a supervision tree whose orderly shutdown ran out of time: a
+    child that traps exits would otherwise outlive its killed supervisor.
+    Never blocks.
+    """
+    seen = {spare, root}
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        for other in pid._links or ():
+            if other not in seen:
+                seen.add(other)
+                todo.append(other)
+        _kill(pid, "killed")
 
 
 def _signal(target: Pid, sender: Pid, reason: Reason) -> None:

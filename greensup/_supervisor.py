@@ -27,7 +27,6 @@ from greensup._process import (
     monitor,
     receive,
     trap_exit,
-    unlink,
 )
 from greensup._process import exit as exit_signal
 from greensup._reports import report, supervisor_log
@@ -268,18 +267,13 @@ class SupervisorBase(GenServer):
     def _shutdown(self, children: list[Child]) -> None:
         """Stop ``children`` at once, each within its own shutdown time.
 
-        Each is monitored and unlinked first, so its exit is seen as ``Down``
-        and an ``Exit`` it sent before is dropped: a child that exited by itself
+        Each is monitored first, so its exit is seen as ``Down``, and its
+        ``Exit`` messages are dropped at the end: a child that exited by itself
         meanwhile is no error.
         """
         running = [child for child in children if child.pid is not None]
-        refs = []
-        for child in running:
-            assert child.pid is not None, "only running children are shut down"
-            refs.append(monitor(child.pid))
-            unlink(child.pid)
-        unlinked = {child.pid for child in running}
-        flush_messages(lambda m: type(m) is Exit and m.pid in unlinked)
+        pids = {child.pid for child in running}
+        refs = [monitor(child.pid) for child in running if child.pid is not None]
 
         waiting: dict[Any, tuple[Child, float | None]] = {}
         now = time.monotonic()
@@ -295,9 +289,20 @@ class SupervisorBase(GenServer):
                     None if shutdown == "infinity" else now + float(shutdown or 0)
                 )
             waiting[ref] = (child, deadline)
-        self._wait_for_downs(waiting)
+        # The links stay while children stop, so that none can outlive a
+        # supervisor killed meanwhile; their Exit messages are dropped.
+        self._wait_for_downs(waiting, pids)
+        flush_messages(lambda m: type(m) is Exit and m.pid in pids)
 
-    def _wait_for_downs(self, waiting: dict[Any, tuple[Child, float | None]]) -> None:
+    def _wait_for_downs(
+        self, waiting: dict[Any, tuple[Child, float | None]], pids: set[Any]
+    ) -> None:
+        def wanted(m: Any) -> bool:
+            kind = type(m)
+            return (kind is Down and m.ref in waiting) or (
+                kind is Exit and m.pid in pids
+            )
+
         def next_deadline() -> float | None:
             deadlines = [d for _, d in waiting.values() if d is not None]
             return min(deadlines) if deadlines else None
@@ -310,13 +315,14 @@ class SupervisorBase(GenServer):
             if deadline is not None:
                 timeout = max(deadline - time.monotonic(), 0.0)
             try:
-                down = receive(timeout, lambda m: type(m) is Down and m.ref in waiting)
+                msg = receive(timeout, wanted)
             except TimeoutError:
                 self._kill_overdue(waiting)
                 deadline = next_deadline()
                 continue
-            child, _ = waiting.pop(down.ref)
-            self._shut_down(child, down.reason)
+            if type(msg) is Down:
+                child, _ = waiting.pop(msg.ref)
+                self._shut_down(child, msg.reason)
 
     def _kill_overdue(self, waiting: dict[Any, tuple[Child, float | None]]) -> None:
         now = time.monotonic()

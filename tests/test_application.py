@@ -189,3 +189,75 @@ def test_run_returns_non_zero_when_the_root_dies_of_restart_intensity(
     lines = out.read_text().splitlines()
     assert lines[0] == "ready" and lines[-1] == "stop"
     assert "terminate b shutdown" in lines
+
+
+class Stuck(GenServer):
+    def init(self) -> None:
+        greensup.trap_exit(True)
+
+    def terminate(self, reason) -> None:
+        import gevent
+
+        gevent.sleep(60)
+
+
+def test_a_tree_that_overruns_the_stop_timeout_is_killed_and_stop_still_runs(
+    caplog,
+) -> None:
+    record: list = []
+
+    class SlowApp(RecordingApp):
+        def start(self):
+            spec = greensup.ChildSpec("stuck", Stuck.start_link, shutdown="infinity")
+            return Supervisor.start_link([spec])
+
+    app = greensup.start_application(SlowApp(record))
+    root = app.root
+    ref = greensup.monitor(root)
+
+    greensup.stop_application(app, timeout=0.1)
+
+    assert greensup.receive(10, lambda m: m.ref == ref).reason == "killed"
+    assert record == ["prep_stop", "stop"]
+    assert "event=killed tree" in caplog.text
+
+
+def test_a_hanging_prep_stop_cannot_hold_stop_application_for_ever(
+    error_reports,
+) -> None:
+    class Hangs(RecordingApp):
+        def prep_stop(self) -> None:
+            import gevent
+
+            gevent.sleep(60)
+
+    app = greensup.start_application(Hangs([]))
+    root = app.root
+
+    greensup.stop_application(app, timeout=0.05)
+
+    assert not root.alive and app.root is None
+    assert any("stop callbacks overran" in r.getMessage() for r in error_reports)
+
+
+def test_starting_a_running_application_again_raises_already_started() -> None:
+    app = greensup.start_application(RecordingApp([]))
+
+    with pytest.raises(greensup.AlreadyStarted, match=r"^application RecordingApp is"):
+        greensup.start_application(app)
+
+    greensup.stop_application(app)
+
+
+def test_a_failed_start_names_the_application() -> None:
+    class Broken(Application):
+        def start(self):
+            raise RuntimeError("no tree today")
+
+    with pytest.raises(greensup.StartError) as info:
+        greensup.start_application(Broken())
+
+    assert str(info.value) == (
+        "application Broken failed to start: RuntimeError: no tree today"
+    )
+    assert isinstance(info.value.__cause__, RuntimeError)
