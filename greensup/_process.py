@@ -95,13 +95,20 @@ class ProcessExit(GreenletExit):
 
     Attributes:
         reason: the reason the process exited with.
+        sender: the process whose exit signal it was, when another one.
     """
 
     __module__ = "greensup"
 
-    def __init__(self, reason: Reason) -> None:
+    def __init__(self, reason: Reason, sender: Pid | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.sender = sender
+
+    def __str__(self) -> str:
+        if self.sender is None:
+            return short_repr(self.reason, 200)
+        return f"exit signal from {self.sender!r}: {short_repr(self.reason, 200)}"
 
 
 class Pid:
@@ -527,27 +534,28 @@ def _signal(target: Pid, sender: Pid, reason: Reason) -> None:
     if target._trap:
         target._mailbox.put(Exit(sender, reason))
     elif kills_links(reason) or sender is target:
-        _kill(target, reason)
+        _kill(target, reason, sender)
 
 
-def _kill(target: Pid, reason: Reason) -> None:
+def _kill(target: Pid, reason: Reason, sender: Pid | None = None) -> None:
     """Make ``target`` exit with ``reason`` now and unwind its greenlet soon."""
     glet = target._greenlet
     if not _exit_process(target, reason):
         return
     if glet is None or glet is getcurrent():
         return  # the caller unwinds itself: see _unwind_if_exited
+    exc = ProcessExit(reason, sender if sender is not target else None)
     if isinstance(glet, gevent.Greenlet):
-        glet.kill(ProcessExit(reason), block=False)
+        glet.kill(exc, block=False)
     elif glet:
-        get_hub().loop.run_callback(_throw, glet, reason)
+        get_hub().loop.run_callback(_throw, glet, exc)
 
 
-def _throw(glet: greenlet, reason: Reason) -> None:
+def _throw(glet: greenlet, exc: ProcessExit) -> None:
     # Hub callback: switches into the dying greenlet to unwind it; the user code
     # that runs (except and finally blocks) runs in that greenlet, not here.
     if glet and not glet.dead:
-        glet.throw(ProcessExit(reason))
+        glet.throw(exc)
 
 
 def _unwind_if_exited(me: Pid) -> None:

@@ -26,7 +26,7 @@ too. Every write is one SQLite transaction, so a batch lands whole or not at all
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Literal
 
@@ -249,6 +249,10 @@ class Store:
     def __len__(self) -> int:
         """Return the number of keys. Blocks like :meth:`get`."""
         raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Key]:
+        """Iterate over a snapshot of the keys, as :meth:`keys` returns them."""
+        return iter(self.keys())
 
     def __enter__(self) -> Store:
         return self

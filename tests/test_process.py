@@ -661,3 +661,19 @@ def test_demonitor_of_something_else_than_a_ref_raises_type_error() -> None:
 def test_trap_exit_with_a_non_bool_raises_type_error() -> None:
     with pytest.raises(TypeError, match=r"^trap_exit needs True or False, got 'yes'$"):
         greensup.trap_exit("yes")  # type: ignore[arg-type]
+
+
+def test_process_exit_in_a_linked_greenlet_names_the_sender() -> None:
+    def plain() -> None:
+        greensup.link(partner)
+        gevent.sleep(30)
+
+    partner = greensup.spawn(greensup.receive)
+    glet = gevent.spawn(plain)
+    wait_for(lambda: partner._links)
+
+    greensup.exit(partner, "boom")
+    glet.join(10)
+
+    assert isinstance(glet.value, greensup.ProcessExit)
+    assert str(glet.value) == f"exit signal from {partner!r}: 'boom'"

@@ -186,6 +186,15 @@ def test_store_select_returns_the_pairs_the_predicate_accepts(store: Store) -> N
     ]
 
 
+def test_store_iterates_over_a_snapshot_of_its_keys(store: Store) -> None:
+    store.update({"a": 1, "b": 2})
+
+    for key in store:
+        store.delete(key)
+
+    assert sorted(store.keys()) == [] and len(store) == 0
+
+
 def test_store_clear_removes_every_key(store: Store) -> None:
     store.update({"a": 1, "b": 2})
 
