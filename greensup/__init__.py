@@ -47,13 +47,13 @@ from greensup._process import (
     whereis,
 )
 from greensup._store import Store, StoreError, Transaction
-from greensup._supervisor import (
+from greensup._supervision import (
     ChildInfo,
-    Supervisor,
     TreeNode,
     format_tree,
     supervision_tree,
 )
+from greensup._supervisor import Supervisor
 from greensup._types import ChildSpec, Down, Exit, Ref, make_ref
 from greensup.timer import TimerRef
 

@@ -12,13 +12,13 @@ from typing import Any, cast
 from greensup._errors import MaxChildren, NotFound
 from greensup._genserver import stop
 from greensup._process import Pid
-from greensup._supervisor import (
+from greensup._supervision import (
     Child,
     ChildInfo,
     SupervisorBase,
-    _check_intensity,
-    _request,
-    _show_id,
+    check_intensity,
+    request,
+    show_id,
     to_spec,
 )
 from greensup._types import ChildSpec, Exit, Reason, is_normal, short_repr
@@ -63,7 +63,7 @@ class DynamicSupervisor(SupervisorBase):
                 f"max_children must be a positive int or None, "
                 f"got {short_repr(max_children)}"
             )
-        _check_intensity(max_restarts, max_seconds)
+        check_intensity(max_restarts, max_seconds)
         return super().start_link(max_children, max_restarts, max_seconds, name=name)
 
     def init(
@@ -107,7 +107,7 @@ class DynamicSupervisor(SupervisorBase):
         if self._max_children is not None and len(self._children) >= self._max_children:
             raise MaxChildren(
                 f"dynamic supervisor {self._label} is at max_children="
-                f"{self._max_children}; cannot start {_show_id(spec.id)}"
+                f"{self._max_children}; cannot start {show_id(spec.id)}"
             )
         pid = self._start_child(spec)
         self._children[pid] = Child(spec, pid)
@@ -139,7 +139,7 @@ class DynamicSupervisor(SupervisorBase):
 
         OTP: ``DynamicSupervisor.start_child/2``.
         """
-        return cast(Pid, _request(sup, "start_child", to_spec(spec)))
+        return cast(Pid, request(sup, "start_child", to_spec(spec)))
 
     @staticmethod
     def terminate_child(sup: Pid | str, pid: Pid) -> None:
@@ -150,7 +150,7 @@ class DynamicSupervisor(SupervisorBase):
 
         OTP: ``DynamicSupervisor.terminate_child/2``.
         """
-        _request(sup, "terminate_child", pid)
+        request(sup, "terminate_child", pid)
 
     @staticmethod
     def which_children(sup: Pid | str) -> list[ChildInfo]:
@@ -158,7 +158,7 @@ class DynamicSupervisor(SupervisorBase):
 
         Blocks until the supervisor answers.
         """
-        return cast("list[ChildInfo]", _request(sup, "which_children", None))
+        return cast("list[ChildInfo]", request(sup, "which_children", None))
 
     @staticmethod
     def count_children(sup: Pid | str) -> dict[str, int]:
@@ -166,7 +166,7 @@ class DynamicSupervisor(SupervisorBase):
 
         Blocks until the supervisor answers.
         """
-        return cast("dict[str, int]", _request(sup, "count_children", None))
+        return cast("dict[str, int]", request(sup, "count_children", None))
 
     @staticmethod
     def stop(
