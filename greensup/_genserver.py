@@ -16,12 +16,9 @@ from greensup._errors import CallTimeout, ServerExit, StartError
 from greensup._mailbox import TIMED_OUT
 from greensup._process import (
     CRASHES,
-    Exited,
     Pid,
     ProcessExit,
-    ReplySlot,
     check_timeout,
-    forget,
     register,
     require_alive,
     resolve,
@@ -30,6 +27,7 @@ from greensup._process import (
     spawn_link,
     unlink,
 )
+from greensup._reply import Exited, ReplySlot, forget
 from greensup._reports import crash_log, report
 from greensup._types import ChildSpec, Exit, Reason, is_normal, short_repr
 

@@ -23,12 +23,12 @@ from typing import Any
 
 import gevent
 from gevent import get_hub
-from gevent.hub import Waiter
 from greenlet import GreenletExit, getcurrent, greenlet
 
 from greensup import _registry
 from greensup._errors import NoProc, ReceiveTimeout
-from greensup._mailbox import TIMED_OUT, Mailbox, wait_for_switch, wake
+from greensup._mailbox import TIMED_OUT, Mailbox
+from greensup._reply import Exited, ReplySlot
 from greensup._reports import crash_log, report
 from greensup._types import (
     Down,
@@ -42,14 +42,11 @@ from greensup._types import (
 
 __all__ = [
     "CRASHES",
-    "Exited",
     "Pid",
     "ProcessExit",
-    "ReplySlot",
     "add_exit_hook",
     "check_callable",
     "check_timeout",
-    "forget",
     "require_alive",
     "demonitor",
     "exit",
@@ -615,55 +612,6 @@ def remove_exit_hook(pid: Pid, cleanup: Callable[[], None]) -> None:
     """Undo :func:`add_exit_hook`."""
     if pid._on_exit is not None:
         pid._on_exit.discard(cleanup)
-
-
-class Exited:
-    """What a reply slot gets when the process it waited on exited first."""
-
-    __slots__ = ("reason",)
-
-    def __init__(self, reason: Reason) -> None:
-        self.reason = reason
-
-
-class ReplySlot:
-    """Where one reply to one caller goes: a call's reply, a start's ack.
-
-    The answer goes straight to the waiting caller, never through its mailbox,
-    so a reply that comes after the caller stopped waiting is dropped.
-    """
-
-    __slots__ = ("_waiter",)
-
-    def __init__(self) -> None:
-        self._waiter: Waiter | None = None
-
-    def wait_on(self, target: Pid) -> None:
-        """Have ``target``'s exit answer this slot with :class:`Exited`."""
-        if target._waiting is None:
-            target._waiting = set()
-        target._waiting.add(self)
-
-    def wait(self, timeout: float | None) -> Any:
-        """Block until answered; return the answer or ``TIMED_OUT``."""
-        self._waiter = waiter = Waiter()
-        try:
-            return wait_for_switch(waiter, timeout)
-        finally:
-            self._waiter = None
-
-    def answer(self, value: Any) -> None:
-        """Wake the caller with ``value``, if it still waits. Never blocks."""
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            wake(waiter, value)
-
-
-def forget(slot: ReplySlot, target: Pid) -> None:
-    """Stop ``target``'s exit from answering ``slot``."""
-    if target._waiting is not None:
-        target._waiting.discard(slot)
 
 
 def register(name: str, pid: Pid | None = None) -> None:
