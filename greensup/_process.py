@@ -78,6 +78,7 @@ _ALIVE: Any = None  # the ``_reason`` of a process that has not exited
 CRASHES: tuple[type[BaseException], ...] = (Exception, gevent.Timeout)
 _Call = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 _pid_ids = itertools.count(1)
+_FOREVER = float("inf")
 
 
 class ProcessExit(GreenletExit):
@@ -349,7 +350,7 @@ def send(dest: Pid | str, msg: Any) -> None:
 
 def check_timeout(timeout: float | None) -> None:
     """Raise a clear error unless ``timeout`` is None or finite seconds."""
-    if timeout is not None:
+    if timeout is not None and not (type(timeout) is float and 0 <= timeout < _FOREVER):
         check_seconds(timeout, "timeout", or_none=True)
 
 

@@ -67,5 +67,8 @@ class ReplySlot:
 
 def forget(slot: ReplySlot, target: Pid) -> None:
     """Stop ``target``'s exit from answering ``slot``."""
-    if target._waiting is not None:
-        target._waiting.discard(slot)
+    waiting = target._waiting
+    if waiting is not None:
+        waiting.discard(slot)
+        if not waiting:
+            target._waiting = None  # an idle server keeps no empty set
