@@ -62,25 +62,35 @@ def wait_for_switch(waiter: Waiter, timeout: float | None) -> Any:
 
 
 class Mailbox:
-    """The messages sent to one process and not yet received."""
+    """The messages sent to one process and not yet received.
 
-    __slots__ = ("_messages", "_waiter", "_closed")
+    Only the thread of the hub it was made on touches it: a message put from
+    any other OS thread is handed to that hub and put there, in order. So the
+    mailbox needs no lock, and the owner may scan it while others send.
+    """
+
+    __slots__ = ("_messages", "_waiter", "_closed", "_hub", "_thread")
 
     def __init__(self) -> None:
         # The deque is made on the first message: most idle processes never get one.
         self._messages: deque[Any] | None = None
         self._waiter: Waiter | None = None
         self._closed = False
+        self._hub = get_hub()
+        self._thread = self._hub.thread_ident
 
     def __len__(self) -> int:
         return len(self._messages) if self._messages else 0
 
-    def put(self, message: Any) -> None:
+    def put(self, message: Any, _get_ident: Callable[[], int] = get_ident) -> None:
         """Append ``message`` and wake the owner if it is waiting. Never blocks.
 
         Runs in hub callbacks too, so it must not block, raise or log. Safe
         from other OS threads as well.
         """
+        if _get_ident() != self._thread:
+            self._hub.loop.run_callback_threadsafe(self.put, message)
+            return
         if self._closed:
             return
         messages = self._messages
@@ -90,7 +100,7 @@ class Mailbox:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
-            wake(waiter, None)
+            self._hub.loop.run_callback(waiter.switch, None)
 
     def take(
         self, timeout: float | None, match: Callable[[Any], bool] | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 
 import gevent
 import pytest
@@ -677,3 +678,26 @@ def test_process_exit_in_a_linked_greenlet_names_the_sender() -> None:
 
     assert isinstance(glet.value, greensup.ProcessExit)
     assert str(glet.value) == f"exit signal from {partner!r}: 'boom'"
+
+
+def test_sends_from_other_threads_keep_their_order_during_selective_receive() -> None:
+    me = greensup.self_pid()
+    count = 2000
+
+    def sender(tag: str) -> None:
+        for n in range(count):
+            greensup.send(me, (tag, n))
+
+    pool = gevent.get_hub().threadpool
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, to meet every race
+    try:
+        jobs = [pool.spawn(sender, tag) for tag in ("a", "b")]
+        got_b = [greensup.receive(10, lambda m: m[0] == "b")[1] for _ in range(count)]
+        got_a = [greensup.receive(10)[1] for _ in range(count)]
+        for job in jobs:
+            job.get(timeout=10)
+    finally:
+        sys.setswitchinterval(interval)
+
+    assert got_a == list(range(count)) and got_b == list(range(count))
