@@ -371,7 +371,9 @@ def _check_summary_path(path: str) -> None:
     parent = os.path.dirname(full)
     if os.path.isdir(full):
         raise UsageError(f"argument --summary: {path}: is a directory")
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+    if not os.path.isdir(parent):
+        raise UsageError(f"argument --summary: {path}: directory does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"argument --summary: {path}: directory not writable")
 
 
@@ -530,10 +532,14 @@ def _write_line(out: TextIO, line: str) -> None:
     except BrokenPipeError:
         # The reader went away (``run.py | head``): the run goes on unheard,
         # rather than crash the collector that prints.
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        except (OSError, ValueError):
-            pass  # not a file descriptor: nothing more will reach it anyway
+        _silence(out)
+
+
+def _silence(out: TextIO) -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except (OSError, ValueError):
+        pass  # not a file descriptor: nothing more will reach it anyway
 
 
 def _configure_logging(data_dir: str) -> None:
@@ -564,7 +570,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         options, config = parse_args(argv)
         if options.list_dead_letters:
-            list_dead_letters(config.data_dir or "", out)
+            try:
+                list_dead_letters(config.data_dir or "", out)
+                out.flush()
+            except BrokenPipeError:
+                _silence(out)  # ``--list-dead-letters | head``: enough was read
             return 0
         prepare_data_dir(options.data_dir)
         if options.out is not None:

@@ -155,11 +155,15 @@ def test_a_corrupt_state_file_exits_2_naming_it_and_is_left_alone(
     assert _snapshot(tmp_path) == before
 
 
-def test_an_unwritable_summary_path_exits_2(tmp_path: Path, capsys) -> None:
-    status = main(["--summary", str(tmp_path / "no" / "out.json")], io.StringIO())
+def test_a_summary_path_in_a_missing_directory_exits_2(tmp_path: Path, capsys):
+    path = tmp_path / "no" / "out.json"
+
+    status = main(["--summary", str(path)], io.StringIO())
 
     assert status == 2
-    assert "argument --summary" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        f"run.py: error: argument --summary: {path}: directory does not exist\n"
+    )
 
 
 def test_list_dead_letters_prints_json_lines_and_changes_nothing(tmp_path: Path):

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from demo.job import JobFactory
+from demo.state import LocalState
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "demo/run.py", "--headless"]
 FIELDS = {
@@ -164,3 +167,27 @@ def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
     assert process.wait(timeout=30) == 0
     assert process.stderr.read() == b""
     _assert_nothing_lost(json.loads(out.read_text()))
+
+
+def test_list_dead_letters_into_a_pipe_closed_early_exits_0_quietly(
+    tmp_path: Path,
+) -> None:
+    factory = JobFactory(2)
+    state = LocalState(str(tmp_path))
+    for _ in range(3000):
+        state.add_dead_letter(factory.make().after_failure("broke"))
+    state.close()
+    lister = subprocess.Popen(
+        [*RUN, "--list-dead-letters", "--data-dir", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+    first = lister.stdout.readline()
+    lister.stdout.close()  # what ``| head -1`` does
+    status = lister.wait(60)
+
+    assert json.loads(first)["errors"] == ["broke"]
+    assert status == 0
+    assert lister.stderr.read() == b""
