@@ -10,9 +10,11 @@ truncated or corrupt one, an unsupported format) will fail the same way every
 time: the job goes straight to the dead letters. Any other ``OSError`` (a busy
 disk, a full one) may pass: the job is retried with the usual backoff.
 
-The work itself is CPU-bound, and Pillow releases the GIL while it decodes,
-resizes and encodes. :func:`run_off_hub` runs it in gevent's thread pool, so
-the hub keeps turning (timers, the dashboard, supervision) while images are made.
+The work itself is CPU-bound, so it never runs on the hub: ``demo.image_pool``
+hands it to a pool of OS processes (or, with ``--pool thread``, to threads;
+Pillow releases the GIL while it decodes, resizes and encodes), and
+:func:`run_off_hub` runs any other blocking call in gevent's thread pool, so the
+hub keeps turning (timers, the dashboard, supervision) while images are made.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def process(job_type: str, source: Path, out_dir: Path) -> Path:
     """Do ``job_type`` on ``source``, write the result, return its path.
 
     Skips the work when the output exists already. Blocks the calling thread
-    for as long as the work takes: call it through :func:`run_off_hub`.
+    for as long as the work takes: run it in a pool, never on the hub.
 
     Raises:
         PermanentImageError: the source is not a readable image.
