@@ -9,7 +9,6 @@ blocks and never runs user code, so it is safe from hub callbacks (timers, links
 
 from __future__ import annotations
 
-from _thread import get_ident
 from collections import deque
 from collections.abc import Callable
 from itertools import islice
@@ -17,6 +16,11 @@ from typing import Any
 
 from gevent import get_hub
 from gevent.hub import Waiter
+from gevent.monkey import get_original
+
+# The OS thread's identity even under monkey patching, which makes
+# ``_thread.get_ident`` tell greenlets apart instead.
+get_ident: Callable[[], int] = get_original("_thread", "get_ident")
 
 __all__ = ["TIMED_OUT", "Mailbox", "wait_for_switch", "wake"]
 

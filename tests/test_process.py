@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import subprocess
 import sys
 
 import gevent
@@ -701,3 +702,24 @@ def test_sends_from_other_threads_keep_their_order_during_selective_receive() ->
         sys.setswitchinterval(interval)
 
     assert got_a == list(range(count)) and got_b == list(range(count))
+
+
+def test_messages_flow_in_a_monkey_patched_program(tmp_path) -> None:
+    script = tmp_path / "patched.py"
+    script.write_text(
+        "from gevent import monkey\n"
+        "monkey.patch_all()\n"
+        "import gevent, greensup\n"
+        "class Echo(greensup.GenServer):\n"
+        "    def handle_call(self, request, caller):\n"
+        "        return request\n"
+        "pid = Echo.start()\n"
+        "task = gevent.spawn(greensup.call, pid, 'patched')\n"
+        "print(task.get(timeout=10))\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.stdout == "patched\n", done.stderr
