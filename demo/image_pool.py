@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Callable, Container
 from concurrent.futures import (
     BrokenExecutor,
@@ -88,10 +89,8 @@ class ImagePool:
         it through :func:`demo.images.run_off_hub`, or the first job starts
         them in the hub's thread instead (a stall of a few hundred ms).
         """
-        executor = self._executor or self._make()
-        if self.kind == "process":
-            for future in [executor.submit(int) for _ in range(self.size)]:
-                future.result()
+        if self._executor is None:
+            self._make()
 
     def submit(
         self,
@@ -156,8 +155,22 @@ class ImagePool:
             executor = ProcessPoolExecutor(
                 self.size, mp_context=context, initializer=_ignore_interrupts
             )
+            _start_all(executor, self.size)
         self._executor = executor
         return executor
+
+
+def _start_all(executor: Executor, size: int) -> None:
+    # Start every OS process now, with Ctrl-C blocked in this thread: they (and
+    # a fork server) inherit the mask, so a Ctrl-C that comes while one starts
+    # cannot kill it before _ignore_interrupts runs. Each warm-up task waits a
+    # little, so that no process is idle before all have been asked for.
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        for future in [executor.submit(time.sleep, 0.05) for _ in range(size)]:
+            future.result()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _ignore_interrupts() -> None:
