@@ -21,6 +21,7 @@ from demo.run import run_app
 from demo.state import LocalState
 from demo.stats import Activity
 from tests.conftest import wait_for
+from tests.demo_checks import assert_nothing_lost
 
 FAST = DemoConfig(workers=3, max_workers=6, jobs=20, speed=200.0, seed=1)
 
@@ -44,18 +45,6 @@ def _run(config: DemoConfig, recorder: Recorder | None = None) -> Summary:
     assert status == 0
     assert app.summary is not None
     return app.summary
-
-
-def _assert_nothing_lost(summary: Summary | Counts) -> None:
-    assert summary.submitted + summary.resumed == (
-        summary.rejected
-        + summary.completed
-        + summary.dead_lettered
-        + summary.pending
-        + summary.in_flight
-        + summary.retrying
-    )
-    assert summary.failed + summary.crashed == summary.retried + summary.dead_lettered
 
 
 @pytest.fixture
@@ -99,7 +88,7 @@ def test_nothing_is_lost_for_seeds_and_fault_rates(
 
     summary = _run(config)
 
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert summary.in_flight == summary.pending == summary.retrying == 0
     assert summary.completed + summary.dead_lettered == 20
 
@@ -112,7 +101,7 @@ def test_all_failures_end_as_dead_letters_after_three_retries_each() -> None:
     assert run_app(app, until_idle=True, signals=False) == 0
 
     summary = app.summary
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert (summary.dead_lettered, summary.completed) == (10, 0)
     assert (summary.failed, summary.retried) == (40, 30)
     assert {len(job.errors) for job in state.dead_letters()} == {MAX_ATTEMPTS}
@@ -128,7 +117,7 @@ def test_all_crashes_end_as_dead_letters_with_the_crash_reason(error_reports) ->
     assert run_app(app, until_idle=True, signals=False) == 0
 
     summary = app.summary
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert (summary.crashed, summary.retried, summary.dead_lettered) == (20, 15, 5)
     errors = {error for job in state.dead_letters() for error in job.errors}
     assert all(error.startswith("crash: WorkerCrash: ") for error in errors)
@@ -142,7 +131,7 @@ def test_a_queue_bound_of_one_rejects_and_counts_the_rest() -> None:
 
     summary = _run(config, recorder)
 
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert summary.rejected >= 8
     assert len(recorder.kinds("rejected")) == summary.rejected
     assert "queue full" in recorder.kinds("rejected")[0].detail
@@ -187,7 +176,7 @@ def test_a_job_that_keeps_losing_its_worker_is_dead_lettered(
     (job,) = state.dead_letters()
     assert job.id == job_id and job.attempts == MAX_ATTEMPTS
     assert job.errors == ("crash: killed",) * MAX_ATTEMPTS
-    _assert_nothing_lost(app.counts())
+    assert_nothing_lost(app.counts())
 
 
 def test_retries_fire_after_1_2_and_4_seconds_scaled_by_speed() -> None:
@@ -267,7 +256,7 @@ def test_graceful_stop_saves_unfinished_jobs_and_the_next_start_resumes_them(
     done_second = {e.job_id for e in second_run.kinds("completed")}
     assert draining_job in done_first and first.in_flight == 0
     assert first.pending + first.retrying > 0
-    _assert_nothing_lost(first)
+    assert_nothing_lost(first)
     assert second.resumed == first.pending + first.retrying
     assert second.completed == second.resumed
     assert len(second_run.kinds("resumed")) == second.resumed
@@ -292,7 +281,7 @@ def test_a_drain_deadline_returns_unfinished_jobs_to_pending(tmp_path: Path) -> 
     greensup.stop_application(app)
 
     assert app.summary.in_flight == 0 and app.summary.pending == 2
-    _assert_nothing_lost(app.summary)
+    assert_nothing_lost(app.summary)
 
 
 # -- backpressure and the pool -----------------------------------------------
@@ -313,7 +302,7 @@ def test_backpressure_rejects_past_max_depth_while_the_producer_goes_on(
 
     assert app.snapshot().stats.rejected >= 5
     assert recorder.kinds("rejected")
-    _assert_nothing_lost(app.counts())
+    assert_nothing_lost(app.counts())
 
 
 def test_workers_can_be_added_up_to_max_and_removed_down_to_one(app_started) -> None:
@@ -423,7 +412,7 @@ def test_a_duration_stops_gracefully_with_nothing_in_flight() -> None:
 
     assert status == 0 and app.summary.in_flight == 0
     assert app.summary.pending + app.summary.retrying > 0
-    _assert_nothing_lost(app.summary)
+    assert_nothing_lost(app.summary)
 
 
 def test_a_start_with_nothing_to_do_is_idle_at_once() -> None:
@@ -451,7 +440,7 @@ def test_a_restarted_queue_takes_over_jobs_workers_and_counts(
     greensup.receive(timeout=30, match=lambda m: m[:1] == ("queue_idle",))
 
     counts = app.counts()
-    _assert_nothing_lost(counts)
+    assert_nothing_lost(counts)
     assert counts.completed + counts.dead_lettered == 30
     assert {child.id: child.restarts for child in app.tree()}["job_queue"] == 1
 
@@ -468,7 +457,7 @@ def test_a_permanent_failure_goes_to_the_dead_letters_without_a_retry(
     summary = _run(replace(FAST, jobs=3), recorder)
 
     assert (summary.failed, summary.retried, summary.dead_lettered) == (3, 0, 3)
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert recorder.kinds("dead_lettered")[0].detail == "after 1 attempt (0/3 retries)"
 
 
@@ -485,7 +474,7 @@ def test_nothing_is_lost_at_any_moment_of_a_run(app_started, error_reports) -> N
 
     assert len(samples) > 10
     for counts in samples:
-        _assert_nothing_lost(counts)
+        assert_nothing_lost(counts)
 
 
 def test_run_app_returns_1_when_the_tree_dies(error_reports) -> None:

@@ -31,6 +31,7 @@ from demo.run import main, parse_args, run_app
 from demo.state import LocalState
 from demo.stats import HubProbe
 from tests.conftest import wait_for
+from tests.demo_checks import assert_nothing_lost
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ("logo.png", "photo.jpg")
@@ -80,18 +81,6 @@ def _run(config: DemoConfig, state: LocalState | None = None) -> Summary:
 
     assert app.summary is not None
     return app.summary
-
-
-def _assert_nothing_lost(summary: Summary) -> None:
-    assert summary.submitted + summary.resumed == (
-        summary.rejected
-        + summary.completed
-        + summary.dead_lettered
-        + summary.pending
-        + summary.in_flight
-        + summary.retrying
-    )
-    assert summary.failed + summary.crashed == summary.retried + summary.dead_lettered
 
 
 @pytest.fixture
@@ -147,7 +136,7 @@ def test_broken_files_go_to_the_dead_letters_at_once_with_their_reason(
 def test_summary_counts_every_job_of_the_folder(folders) -> None:
     summary = _run(_config(folders))
 
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert (summary.submitted, summary.completed, summary.failed) == (20, 8, 12)
     assert (summary.rejected, summary.crashed, summary.resumed) == (0, 0, 0)
     assert summary.pending == summary.in_flight == summary.retrying == 0
@@ -182,7 +171,7 @@ def test_a_resumed_job_whose_output_exists_just_completes(folders, state) -> Non
     summary = _run(_config(folders), state)
 
     assert (summary.resumed, summary.submitted, summary.completed) == (1, 19, 8)
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
 
 
 def test_a_resumed_job_whose_file_is_gone_is_a_permanent_failure(
@@ -223,7 +212,7 @@ def test_simulated_crashes_are_retried_and_the_jobs_complete(
 
     summary = _run(config)
 
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     assert summary.crashed > 0
     assert summary.completed + summary.dead_lettered == 8
     assert len(list(out.iterdir())) == 8

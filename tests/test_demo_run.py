@@ -17,6 +17,7 @@ import pytest
 
 from demo.job import JobFactory
 from demo.state import LocalState
+from tests.demo_checks import assert_nothing_lost
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "demo/run.py", "--headless"]
@@ -30,22 +31,6 @@ FIELDS = {
 def _run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*RUN, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
-
-
-def _assert_nothing_lost(summary: dict) -> None:
-    arrived = summary["submitted"] + summary["resumed"]
-    kept = (
-        "rejected",
-        "completed",
-        "dead_lettered",
-        "pending",
-        "in_flight",
-        "retrying",
-    )
-    assert arrived == sum(summary[key] for key in kept)
-    assert summary["failed"] + summary["crashed"] == (
-        summary["retried"] + summary["dead_lettered"]
     )
 
 
@@ -83,7 +68,7 @@ def test_until_idle_prints_activity_and_writes_the_summary(tmp_path: Path) -> No
     summary = json.loads(out.read_text())
     assert set(summary) == FIELDS
     assert summary["submitted"] == 15 and summary["in_flight"] == 0
-    _assert_nothing_lost(summary)
+    assert_nothing_lost(summary)
     lines = result.stdout.splitlines()
     assert sum(" completed " in line for line in lines) == summary["completed"]
     assert all(line[:2].isdigit() and line[8] == "." for line in lines)
@@ -105,7 +90,7 @@ def test_a_signal_stops_gracefully_and_the_next_run_resumes(
     second = json.loads(second_out.read_text())
     assert result.returncode == 0, result.stderr
     assert first["in_flight"] == 0 and first["pending"] + first["retrying"] > 0
-    _assert_nothing_lost(first)
+    assert_nothing_lost(first)
     assert second["resumed"] == first["pending"] + first["retrying"]
     assert second["completed"] == second["resumed"]
 
@@ -166,7 +151,7 @@ def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
 
     assert process.wait(timeout=30) == 0
     assert process.stderr.read() == b""
-    _assert_nothing_lost(json.loads(out.read_text()))
+    assert_nothing_lost(json.loads(out.read_text()))
 
 
 def test_list_dead_letters_into_a_pipe_closed_early_exits_0_quietly(
