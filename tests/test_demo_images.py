@@ -10,21 +10,13 @@ import pytest
 from PIL import Image
 
 from demo import images
+from tests.image_files import make_image_folder
 
 
 @pytest.fixture
 def folders(tmp_path: Path) -> tuple[Path, Path]:
-    source, out = tmp_path / "in", tmp_path / "out"
-    source.mkdir()
-    out.mkdir()
-    photo = Image.effect_noise((400, 300), 40).convert("RGB").resize((1600, 1200))
-    photo.save(source / "photo.jpg", quality=90)
-    Image.new("RGBA", (300, 200), (10, 200, 30, 128)).save(source / "logo.png")
-    data = (source / "photo.jpg").read_bytes()
-    (source / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    (source / "empty.jpg").write_bytes(b"")
-    (source / "notes.jpg").write_text("this is not a picture")
-    (source / ".hidden.jpg").write_bytes(data)
+    source, out = make_image_folder(tmp_path, photo=(1600, 1200), logo=(300, 200))
+    (source / ".hidden.jpg").write_bytes((source / "photo.jpg").read_bytes())
     return source, out
 
 

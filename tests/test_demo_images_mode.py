@@ -32,6 +32,7 @@ from demo.state import LocalState
 from demo.stats import HubProbe
 from tests.conftest import wait_for
 from tests.demo_checks import assert_nothing_lost
+from tests.image_files import make_image_folder, make_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = ("logo.png", "photo.jpg")
@@ -44,17 +45,7 @@ BROKEN = {
 
 @pytest.fixture
 def folders(tmp_path: Path) -> tuple[Path, Path]:
-    source, out = tmp_path / "in", tmp_path / "out"
-    source.mkdir()
-    out.mkdir()
-    photo = Image.effect_noise((300, 225), 50).convert("RGB").resize((1200, 900))
-    photo.save(source / "photo.jpg", quality=90)
-    Image.new("RGBA", (200, 100), (10, 200, 30, 128)).save(source / "logo.png")
-    data = (source / "photo.jpg").read_bytes()
-    (source / "truncated.jpg").write_bytes(data[: len(data) // 2])
-    (source / "empty.jpg").write_bytes(b"")
-    (source / "notes.jpg").write_text("this is not a picture")
-    return source, out
+    return make_image_folder(tmp_path, photo=(1200, 900), logo=(200, 100))
 
 
 def _config(folders: tuple[Path, Path], **changes: object) -> DemoConfig:
@@ -225,8 +216,7 @@ def test_a_worker_killed_mid_job_leaves_the_pool_working(
     folders, error_reports
 ) -> None:
     source, _ = folders
-    big = Image.effect_noise((500, 375), 50).convert("RGB").resize((2000, 1500))
-    big.save(source / "big.jpg", quality=90)
+    make_photo(source / "big.jpg", (2000, 1500))
     app = JobQueueApp(_config(folders, image_pool="process"))
     greensup.start_application(app)
     try:
@@ -381,8 +371,7 @@ def test_ctrl_c_to_the_process_group_stops_gracefully_with_the_pool_alive(
     for name in BROKEN:
         (source / name).unlink()
     for number in range(6):
-        photo = Image.effect_noise((400, 300), 50).convert("RGB").resize((1600, 1200))
-        photo.save(source / f"more_{number}.jpg", quality=90)
+        make_photo(source / f"more_{number}.jpg", (1600, 1200))
     summary_path = tmp_path / "summary.json"
     command = [sys.executable, "demo/run.py", "--headless", "--workers", "2"]
     command += ["--max-workers", "2", "--images", str(source), "--out", str(out)]
